@@ -1,0 +1,1 @@
+//! The Backstage catalog: entity model, loaders, entity refs and relation closure.

@@ -1,0 +1,67 @@
+//! The typed request inputs every stage agrees on: a decoded request, its claims, and the claims schema.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// The type of a claim in a claims schema (DESIGN §2, §7.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ClaimType {
+    String,
+    Int,
+    Bool,
+    /// A JWT NumericDate, Unix seconds (fractional values rounded down).
+    Time,
+    /// `set<string>`; a string claim for a set is a one-element set.
+    Set,
+}
+
+impl ClaimType {
+    /// The spelling used by the manifest's `claims` list.
+    pub fn manifest_name(self) -> &'static str {
+        match self {
+            ClaimType::String => "string",
+            ClaimType::Int => "int",
+            ClaimType::Bool => "bool",
+            ClaimType::Time => "time",
+            ClaimType::Set => "set",
+        }
+    }
+}
+
+/// One declared claim of the policy's schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimDecl {
+    pub name: String,
+    pub ty: ClaimType,
+    pub optional: bool,
+}
+
+/// A claim value after conversion to its declared type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimValue {
+    String(String),
+    Int(i64),
+    Bool(bool),
+    /// Unix seconds.
+    Time(i64),
+    Set(Vec<String>),
+}
+
+/// The claims of a token, typed by the schema; absent claims are absent.
+pub type Claims = BTreeMap<String, ClaimValue>;
+
+/// A request as the policy sees it, after the token has been verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Uppercase method, as sent.
+    pub method: String,
+    /// Lowercase host without port.
+    pub host: String,
+    /// The WHATWG URL pathname, not normalised in any other way.
+    pub path: String,
+    /// Unix seconds.
+    pub time: i64,
+    pub ip: Option<IpAddr>,
+    pub country: Option<String>,
+    pub claims: Claims,
+}

@@ -1,0 +1,1 @@
+//! The reference evaluator over the IR, with explanations.

@@ -1,0 +1,1 @@
+//! The simulator: recorded traffic readers, replay, what-if diff and reports.

@@ -1,0 +1,1 @@
+//! The front end: `.ward` source text to a spanned AST, and the formatter.

@@ -1,0 +1,1 @@
+//! Generation of the Cloudflare Worker shim and its `wrangler.toml`.
