@@ -1,0 +1,1 @@
+//! IR optimiser passes: constant folding, boolean simplification and pruning.

@@ -1,0 +1,1 @@
+//! The stable text form of the IR (`build --emit ir`).
