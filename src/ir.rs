@@ -9,22 +9,20 @@ pub mod text;
 
 use std::net::IpAddr;
 
-use serde::Serialize;
-
 pub use crate::input::{ClaimDecl, ClaimType};
 use crate::syntax::ast::{Effect, Span};
-pub use entities::{Binding, EntityIdx, Entities, FieldIdx, FieldKey, Rel};
+pub use entities::{Binding, Entities, EntityIdx, FieldIdx, FieldKey, Rel};
 
 /// Index of an expression in [`Program::exprs`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ExprId(pub u32);
 
 /// Index of an input slot in [`Program::slots`] (= the encoding order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SlotIdx(pub u32);
 
 /// Index of a rule in [`Program::rules`] (= the manifest's rule table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RuleIdx(pub u32);
 
 /// The method slot, always first.
@@ -35,7 +33,7 @@ pub const SLOT_HOST: SlotIdx = SlotIdx(1);
 pub const SLOT_PATH: SlotIdx = SlotIdx(2);
 
 /// The type of an input slot (DESIGN §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SlotType {
     String,
     Set,
@@ -70,7 +68,7 @@ impl SlotType {
 }
 
 /// What an input slot carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotSource {
     Method,
     Host,
@@ -82,7 +80,7 @@ pub enum SlotSource {
 }
 
 /// One input slot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
     /// `request.method`, `claims.email`, ...
     pub name: String,
@@ -92,7 +90,7 @@ pub struct Slot {
 }
 
 /// The methods of a route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Methods {
     Any,
     /// Uppercase, as written, no duplicates.
@@ -109,7 +107,7 @@ impl Methods {
 }
 
 /// One segment of a route's path pattern (DESIGN §7.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seg {
     /// Matches itself exactly, case-sensitive, not percent-decoded.
     Lit(String),
@@ -118,7 +116,7 @@ pub enum Seg {
 }
 
 /// A route's entity target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     /// A fixed entity.
     Fixed(EntityIdx),
@@ -134,7 +132,7 @@ pub enum Target {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplatePart {
     Lit(String),
     /// The decoded value of the route's param with this index.
@@ -142,7 +140,7 @@ pub enum TemplatePart {
 }
 
 /// A route, in source order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub methods: Methods,
     /// As written, uppercase, `|`-joined; `ANY` stays `ANY`.
@@ -167,7 +165,7 @@ pub struct Route {
 }
 
 /// A rule, in source order (the manifest's rule table).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     /// As reported: `require#N` for an unnamed require.
     pub name: String,
@@ -183,7 +181,7 @@ pub struct Rule {
 
 /// A typed expression. Values are bool, int (times are Unix seconds, durations seconds), string,
 /// set of strings, ip, cidr, or entity; any node may err instead (DESIGN §7.3).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
     Bool(bool),
     Int(i64),
@@ -217,9 +215,15 @@ pub enum Expr {
     Gt(ExprId, ExprId),
     Ge(ExprId, ExprId),
     /// String `elem` in set `set` (a claim set or a literal list).
-    SetHas { set: ExprId, elem: ExprId },
+    SetHas {
+        set: ExprId,
+        elem: ExprId,
+    },
     /// Substring test: `haystack contains needle` on strings.
-    StrContains { haystack: ExprId, needle: ExprId },
+    StrContains {
+        haystack: ExprId,
+        needle: ExprId,
+    },
     StartsWith(ExprId, ExprId),
     EndsWith(ExprId, ExprId),
     /// Whole-string glob: `*` any run, `?` one character.
@@ -227,11 +231,20 @@ pub enum Expr {
     /// Ip in CIDR.
     IpIn(ExprId, ExprId),
     /// Entity in group, transitive through parents; a non-User is in no group.
-    InGroup { member: ExprId, group: ExprId },
+    InGroup {
+        member: ExprId,
+        group: ExprId,
+    },
     /// Backstage `isEntityOwner`.
-    Owns { owner: ExprId, owned: ExprId },
+    Owns {
+        owner: ExprId,
+        owned: ExprId,
+    },
     /// Transitive containment (component → system → domain, subcomponents, subdomains).
-    PartOf { part: ExprId, whole: ExprId },
+    PartOf {
+        part: ExprId,
+        whole: ExprId,
+    },
     Add(ExprId, ExprId),
     Sub(ExprId, ExprId),
     And(ExprId, ExprId),
@@ -240,7 +253,7 @@ pub enum Expr {
 }
 
 /// An expected outcome of a test block.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expectation {
     /// `expect allow [by NAME]`
     Allow(Option<String>),
@@ -251,7 +264,7 @@ pub enum Expectation {
 }
 
 /// A checked test block.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Test {
     pub name: String,
     pub request: crate::input::Request,
@@ -260,7 +273,7 @@ pub struct Test {
 }
 
 /// A checked, lowered policy.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Program {
     pub name: String,
     pub version: Option<i64>,

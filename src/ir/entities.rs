@@ -3,20 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use super::SlotIdx;
 
 /// Index of an entity in [`Entities::list`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EntityIdx(pub u32);
 
 /// Index of a field in [`Entities::fields`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FieldIdx(pub u32);
 
 /// A string field of an entity that a policy reads.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FieldKey {
     /// As the catalog writes it, e.g. `Component`.
     Kind,
@@ -41,7 +39,11 @@ impl FieldKey {
                 for (i, seg) in p.iter().enumerate() {
                     let plain = !seg.is_empty()
                         && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                        && !(i >= 2 && matches!(p.get(1).map(String::as_str), Some("labels" | "annotations")));
+                        && !(i >= 2
+                            && matches!(
+                                p.get(1).map(String::as_str),
+                                Some("labels" | "annotations")
+                            ));
                     if plain {
                         if i > 0 {
                             s.push('.');
@@ -58,14 +60,14 @@ impl FieldKey {
 }
 
 /// An entity relation an expression can follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Rel {
     Owner,
     System,
 }
 
 /// Where a relation of one entity leads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Related {
     /// The entity has no such field.
     Absent,
@@ -75,7 +77,7 @@ pub enum Related {
 }
 
 /// One entity of the table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityInfo {
     /// `kind:namespace/name`, lowercase.
     pub r#ref: String,
@@ -92,7 +94,7 @@ pub struct EntityInfo {
 }
 
 /// How a token binds the principal: the one entity of `kind` whose `field` equals the claim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binding {
     /// Lowercase kind (`user`, `component`).
     pub kind: String,
@@ -121,7 +123,7 @@ impl Binding {
 }
 
 /// The reachable catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Entities {
     pub list: Vec<EntityInfo>,
     pub fields: Vec<FieldKey>,
