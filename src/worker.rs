@@ -58,10 +58,11 @@ pub fn wrangler_toml(policy_name: &str, vars: &WorkerVars) -> String {
          main = {main}\n\
          compatibility_date = {date}\n\
          \n\
-         # The policy module, imported by {main} as a compiled WebAssembly module.\n\
+         # The policy module, imported by {worker} as a compiled WebAssembly module.\n\
          [[rules]]\n\
          type = \"CompiledWasm\"\n\
          globs = [\"**/*.wasm\"]\n\
+         fallthrough = false\n\
          \n\
          # Every decision is one JSON log line; keep them in Workers Logs (and Logpush, where enabled).\n\
          [observability]\n\
@@ -82,6 +83,7 @@ pub fn wrangler_toml(policy_name: &str, vars: &WorkerVars) -> String {
         policy = policy_name.replace(['\n', '\r'], " "),
         name = toml_string(&worker_name(policy_name)),
         main = toml_string(WORKER_FILE),
+        worker = WORKER_FILE,
         date = toml_string(COMPATIBILITY_DATE),
         team = var(&vars.team_domain),
         aud = var(&vars.policy_aud),
