@@ -1,0 +1,356 @@
+//! From validated entities to the closed catalog: the ref index, relations both ways, group closure, hash.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::diagnostics::{
+    CatalogError, CatalogWarning, DanglingRef, DuplicateEntity, InvalidRef, SharedEmail,
+};
+use super::entity::{Entity, validate};
+use super::entity_ref::EntityRef;
+use super::kinds::{Kind, RelationType, ref_fields};
+use super::load::Sources;
+use super::yaml::Seg;
+use super::{Catalog, EntityId, Links, Loaded, Relation};
+
+/// Did-you-mean suggestions are computed for this many dangling refs at most (each scans the catalog).
+const SUGGESTION_LIMIT: usize = 200;
+
+pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
+    let docs = std::mem::take(&mut sources.docs);
+    let mut errors = std::mem::take(&mut sources.errors);
+    let mut warnings = std::mem::take(&mut sources.warnings);
+    let mut entities = Vec::with_capacity(docs.len());
+    for doc in docs {
+        if let Some(e) = validate(doc, &sources, &mut errors, &mut warnings) {
+            entities.push(e);
+        }
+    }
+
+    let mut index: HashMap<EntityRef, EntityId> = HashMap::with_capacity(entities.len());
+    let mut kept: Vec<Entity> = Vec::with_capacity(entities.len());
+    for e in entities {
+        let r = e.entity_ref();
+        if let Some(first) = index.get(&r).and_then(|id| kept.get(id.0 as usize)) {
+            let first = format!("{}:{}", first.source.file, first.source.line);
+            let site = sources.site(
+                e.file,
+                e.pos,
+                &[Seg::Key("metadata"), Seg::Key("name")],
+                Some(r.to_string()),
+            );
+            errors.push(CatalogError::DuplicateEntity(Box::new(
+                DuplicateEntity::at(site, r.to_string(), first),
+            )));
+            continue;
+        }
+        let Ok(n) = u32::try_from(kept.len()) else {
+            break;
+        };
+        index.insert(r, EntityId(n));
+        kept.push(e);
+    }
+    let entities = kept;
+
+    let mut links: Vec<Links> = vec![Links::default(); entities.len()];
+    let mut rels: BTreeSet<Relation> = BTreeSet::new();
+    let mut field_counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut dangling = 0usize;
+    for (i, e) in entities.iter().enumerate() {
+        let Ok(n) = u32::try_from(i) else { break };
+        let id = EntityId(n);
+        let Some(spec) = e.raw.get("spec") else {
+            continue;
+        };
+        for f in ref_fields(e.builtin) {
+            let values: Vec<(Option<usize>, &str)> = match spec.get(f.field) {
+                Some(Value::String(s)) if !f.many => vec![(None, s.as_str())],
+                Some(Value::Array(items)) if f.many => items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, v)| v.as_str().map(|s| (Some(i), s)))
+                    .collect(),
+                _ => continue,
+            };
+            let field = format!("spec.{}", f.field);
+            *field_counts.entry(field.clone()).or_default() += values.len();
+            if f.field == "owner"
+                && let Some(l) = links.get_mut(i)
+            {
+                l.has_owner = true;
+            }
+            for (item, text) in values {
+                let at = |s: &Sources, r: Option<String>| {
+                    let mut path = vec![Seg::Key("spec"), Seg::Key(f.field)];
+                    path.extend(item.map(Seg::Item));
+                    s.site(e.file, e.pos, &path, r)
+                };
+                let r = match EntityRef::parse(text, f.default_kind, &e.namespace) {
+                    Ok(r) => r,
+                    Err(err) => {
+                        let site = at(&sources, Some(e.entity_ref().to_string()));
+                        let ir =
+                            InvalidRef::at(site, field.clone(), text.to_string(), err.to_string());
+                        errors.push(CatalogError::InvalidRef(Box::new(ir)));
+                        continue;
+                    }
+                };
+                let Some(&target) = index.get(&r) else {
+                    dangling += 1;
+                    let suggestion = (dangling <= SUGGESTION_LIMIT)
+                        .then(|| suggest_in(&entities, &r))
+                        .flatten()
+                        .map(|s| format!("did you mean `{s}`?"));
+                    let site = at(&sources, Some(e.entity_ref().to_string()));
+                    let d = DanglingRef {
+                        field: field.clone(),
+                        reference: r.to_string(),
+                        suggestion,
+                        file: site.file,
+                        line: site.line,
+                        entity: site.entity,
+                        src: site.src,
+                        span: site.span,
+                    };
+                    warnings.push(CatalogWarning::DanglingRef(Box::new(d)));
+                    continue;
+                };
+                rels.insert(Relation {
+                    source: id,
+                    kind: f.relation,
+                    target,
+                });
+                rels.insert(Relation {
+                    source: target,
+                    kind: f.relation.inverse(),
+                    target: id,
+                });
+                if let Some(l) = links.get_mut(i) {
+                    match f.field {
+                        "owner" => l.owner = Some(target),
+                        "system" => l.system = Some(target),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(CatalogError::from_list(errors));
+    }
+
+    let kind_of = |id: EntityId| entities.get(id.0 as usize).and_then(|e| e.builtin);
+    let n = entities.len();
+    let mut direct: Vec<Vec<EntityId>> = vec![Vec::new(); n];
+    let mut parents: Vec<Vec<EntityId>> = vec![Vec::new(); n];
+    for r in &rels {
+        let (Some(src), Some(dst)) = (kind_of(r.source), kind_of(r.target)) else {
+            continue;
+        };
+        match (r.kind, src, dst) {
+            (RelationType::MemberOf, Kind::User, Kind::Group) => direct
+                .get_mut(r.source.0 as usize)
+                .map(|v| v.push(r.target)),
+            (RelationType::ChildOf, Kind::Group, Kind::Group) => parents
+                .get_mut(r.source.0 as usize)
+                .map(|v| v.push(r.target)),
+            (RelationType::PartOf, _, _) => links
+                .get_mut(r.source.0 as usize)
+                .map(|l| l.part_of.push(r.target)),
+            _ => None,
+        };
+    }
+    // ancestors of every group (cycle-safe breadth-first walk), then every user's transitive groups
+    let mut closure: Vec<Vec<EntityId>> = vec![Vec::new(); n];
+    for (i, p) in parents.iter().enumerate() {
+        if p.is_empty() {
+            continue;
+        }
+        let mut seen: BTreeSet<EntityId> = BTreeSet::new();
+        let mut queue: VecDeque<EntityId> = p.iter().copied().collect();
+        while let Some(g) = queue.pop_front() {
+            if seen.insert(g) {
+                queue.extend(parents.get(g.0 as usize).into_iter().flatten().copied());
+            }
+        }
+        if let Some(c) = closure.get_mut(i) {
+            *c = seen.into_iter().collect();
+        }
+    }
+    for (i, groups) in direct.iter().enumerate() {
+        if groups.is_empty() {
+            continue;
+        }
+        let mut all: Vec<EntityId> = groups.clone();
+        for g in groups {
+            all.extend(closure.get(g.0 as usize).into_iter().flatten().copied());
+        }
+        all.sort_unstable();
+        all.dedup();
+        if let Some(c) = closure.get_mut(i) {
+            *c = all;
+        }
+    }
+
+    let mut emails: HashMap<String, Vec<EntityId>> = HashMap::new();
+    for (i, e) in entities.iter().enumerate() {
+        if e.builtin == Some(Kind::User)
+            && let Some(mail) = e
+                .field(&["spec", "profile", "email"])
+                .and_then(Value::as_str)
+            && let Ok(n) = u32::try_from(i)
+        {
+            emails
+                .entry(mail.to_ascii_lowercase())
+                .or_default()
+                .push(EntityId(n));
+        }
+    }
+    let mut shared: Vec<(&String, &Vec<EntityId>)> =
+        emails.iter().filter(|(_, v)| v.len() > 1).collect();
+    shared.sort();
+    for (mail, ids) in shared {
+        let names: Vec<String> = ids
+            .iter()
+            .filter_map(|id| entities.get(id.0 as usize))
+            .map(|e| format!("`{}`", e.entity_ref()))
+            .collect();
+        if let Some(e) = ids.get(1).and_then(|id| entities.get(id.0 as usize)) {
+            let site = sources.site(
+                e.file,
+                e.pos,
+                &[Seg::Key("spec"), Seg::Key("profile"), Seg::Key("email")],
+                Some(e.entity_ref().to_string()),
+            );
+            warnings.push(CatalogWarning::SharedEmail(Box::new(SharedEmail::at(
+                site,
+                mail.clone(),
+                names.join(", "),
+            ))));
+        }
+    }
+
+    let mut by_kind: BTreeMap<String, Vec<EntityId>> = BTreeMap::new();
+    for (i, e) in entities.iter().enumerate() {
+        if let Ok(n) = u32::try_from(i) {
+            by_kind
+                .entry(e.kind.to_lowercase())
+                .or_default()
+                .push(EntityId(n));
+        }
+    }
+    let hash = hash_entities(&entities);
+    for d in &mut direct {
+        d.sort_unstable();
+        d.dedup();
+    }
+    let catalog = Catalog {
+        entities,
+        index,
+        by_kind,
+        links,
+        relations: rels.into_iter().collect(),
+        field_counts,
+        direct_groups: direct,
+        closure,
+        emails,
+        hash,
+    };
+    Ok(Loaded { catalog, warnings })
+}
+
+/// The entity whose ref is nearest to `r` (same kind first), if near enough.
+pub(crate) fn suggest_in(entities: &[Entity], r: &EntityRef) -> Option<EntityRef> {
+    let want = r.to_string();
+    let limit = (want.len() / 3).max(2);
+    entities
+        .iter()
+        .map(Entity::entity_ref)
+        .filter(|c| c.name.len().abs_diff(r.name.len()) <= limit)
+        .map(|c| {
+            let d = levenshtein(&c.to_string(), &want);
+            // a different kind or namespace with the very same name is a good guess too
+            let d = if c.name == r.name { d.min(1) } else { d };
+            (d, c)
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur = vec![0; b.len() + 1];
+    for (i, ca) in a.chars().enumerate() {
+        if let Some(c0) = cur.first_mut() {
+            *c0 = i + 1;
+        }
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev.get(j).copied().unwrap_or(0) + usize::from(ca != *cb);
+            let del = prev.get(j + 1).copied().unwrap_or(0) + 1;
+            let ins = cur.get(j).copied().unwrap_or(0) + 1;
+            if let Some(c) = cur.get_mut(j + 1) {
+                *c = sub.min(del).min(ins);
+            }
+        }
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev.last().copied().unwrap_or(0)
+}
+
+/// `sha256:` over the entities sorted by ref, each as canonical JSON (keys sorted).
+fn hash_entities(entities: &[Entity]) -> String {
+    let mut items: Vec<(String, &Value)> = entities
+        .iter()
+        .map(|e| (e.entity_ref().to_string(), &e.raw))
+        .collect();
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut h = Sha256::new();
+    let mut buf = String::new();
+    for (r, v) in items {
+        buf.clear();
+        canonical_json(v, &mut buf);
+        h.update(r.as_bytes());
+        h.update([0u8]);
+        h.update(buf.as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn canonical_json(v: &Value, out: &mut String) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                if let Some(x) = m.get(k) {
+                    canonical_json(x, out);
+                }
+            }
+            out.push('}');
+        }
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(x, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}

@@ -1,0 +1,467 @@
+//! Reading catalog sources: a folder, a YAML file (following relative `Location` targets), or catalog API JSON.
+
+use std::collections::HashSet;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use miette::{NamedSource, SourceSpan};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::diagnostics::{
+    CatalogError, CatalogWarning, Io, JsonSyntax, LocationLoop, Site, SkippedFile,
+    TargetNotFollowed, TargetNotFound, TargetOutsideRoot, YamlSyntax,
+};
+use super::yaml::{self, Seg};
+
+/// One file (or text) the catalog came from.
+#[derive(Debug)]
+pub(crate) struct SourceFile {
+    pub name: Arc<str>,
+    pub text: Arc<String>,
+}
+
+/// Where a document sits in its file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum DocPos {
+    Yaml {
+        index: usize,
+        start_char: usize,
+        end_char: usize,
+        line: usize,
+    },
+    Json {
+        start_byte: usize,
+        line: usize,
+    },
+}
+
+impl DocPos {
+    pub fn line(&self) -> usize {
+        match self {
+            DocPos::Yaml { line, .. } | DocPos::Json { line, .. } => *line,
+        }
+    }
+}
+
+/// A parsed document, not yet validated.
+#[derive(Debug)]
+pub(crate) struct RawDoc {
+    pub file: usize,
+    pub value: Value,
+    pub pos: DocPos,
+}
+
+/// Everything read so far, with the problems found on the way.
+#[derive(Debug, Default)]
+pub(crate) struct Sources {
+    pub files: Vec<SourceFile>,
+    pub docs: Vec<RawDoc>,
+    pub errors: Vec<CatalogError>,
+    pub warnings: Vec<CatalogWarning>,
+    visited: HashSet<PathBuf>,
+}
+
+impl Sources {
+    /// Where the node at `path` of a document is, for a diagnostic.
+    pub fn site(&self, file: usize, pos: DocPos, path: &[Seg<'_>], entity: Option<String>) -> Site {
+        let Some(f) = self.files.get(file) else {
+            return Site {
+                entity,
+                ..Site::default()
+            };
+        };
+        let text = f.text.as_str();
+        let (start, len, line) = match pos {
+            DocPos::Yaml {
+                index,
+                start_char,
+                end_char,
+                line,
+            } => {
+                let (s, e, l) = yaml::locate(text, index, path).unwrap_or((
+                    start_char,
+                    (start_char + 1).min(end_char.max(start_char + 1)),
+                    line,
+                ));
+                let sb = yaml::char_to_byte(text, s);
+                let eb = yaml::char_to_byte(text, e);
+                (sb, eb.saturating_sub(sb), l)
+            }
+            DocPos::Json { start_byte, line } => (start_byte, 1, line),
+        };
+        let len = len.min(text.len().saturating_sub(start));
+        Site {
+            file: f.name.to_string(),
+            line,
+            entity,
+            src: Some(NamedSource::new(&f.name, f.text.clone())),
+            span: Some(SourceSpan::new(start.into(), len)),
+        }
+    }
+
+    fn file_site(&self, file: usize, start_char: usize, end_char: usize, line: usize) -> Site {
+        let Some(f) = self.files.get(file) else {
+            return Site::default();
+        };
+        let text = f.text.as_str();
+        let sb = yaml::char_to_byte(text, start_char).min(text.len());
+        let eb = yaml::char_to_byte(text, end_char).min(text.len());
+        Site {
+            file: f.name.to_string(),
+            line,
+            entity: None,
+            src: Some(NamedSource::new(&f.name, f.text.clone())),
+            span: Some(SourceSpan::new(sb.into(), eb.saturating_sub(sb))),
+        }
+    }
+
+    fn add_file(&mut self, name: &str, text: String) -> usize {
+        self.files.push(SourceFile {
+            name: Arc::from(name),
+            text: Arc::new(text),
+        });
+        self.files.len() - 1
+    }
+
+    /// Adds YAML text; returns the file's index and how many documents it gave.
+    pub fn add_yaml(&mut self, name: &str, text: String, skip_non_entities: bool) -> Option<usize> {
+        let file = self.add_file(name, text);
+        let text = self
+            .files
+            .get(file)
+            .map(|f| f.text.clone())
+            .unwrap_or_default();
+        match yaml::parse_documents(&text) {
+            Ok(docs) => {
+                if skip_non_entities
+                    && !docs.is_empty()
+                    && docs.iter().all(|d| !looks_like_entity(&d.value))
+                {
+                    let site = self.file_site(file, 0, 0, 1);
+                    self.warnings
+                        .push(CatalogWarning::SkippedFile(Box::new(SkippedFile::at(
+                            site,
+                            "no document has `apiVersion` or `kind`".into(),
+                        ))));
+                    return None;
+                }
+                for d in docs {
+                    let pos = DocPos::Yaml {
+                        index: d.index,
+                        start_char: d.start_char,
+                        end_char: d.end_char,
+                        line: d.line,
+                    };
+                    self.docs.push(RawDoc {
+                        file,
+                        value: d.value,
+                        pos,
+                    });
+                }
+                Some(file)
+            }
+            Err(e) => {
+                let site = self.file_site(file, e.start_char, e.end_char, e.line);
+                self.errors
+                    .push(CatalogError::YamlSyntax(Box::new(YamlSyntax::at(
+                        site, e.message,
+                    ))));
+                None
+            }
+        }
+    }
+
+    /// Adds the JSON array that `GET /api/catalog/entities` returns.
+    pub fn add_api_json(&mut self, name: &str, text: String) {
+        let file = self.add_file(name, text);
+        let text = self
+            .files
+            .get(file)
+            .map(|f| f.text.clone())
+            .unwrap_or_default();
+        let items: Vec<&RawValue> = match serde_json::from_str(&text) {
+            Ok(items) => items,
+            Err(e) => {
+                let (line, col) = (e.line(), e.column());
+                let byte = line_col_to_byte(&text, line, col);
+                let mut site = self.file_site(file, 0, 0, line);
+                site.span = Some(SourceSpan::new(byte.into(), 0));
+                let reason = if e.is_data() {
+                    "expected an array of entities".to_string()
+                } else {
+                    e.to_string()
+                };
+                self.errors
+                    .push(CatalogError::JsonSyntax(Box::new(JsonSyntax::at(
+                        site, reason,
+                    ))));
+                return;
+            }
+        };
+        let base = text.as_ptr() as usize;
+        let mut line = 1usize;
+        let mut scanned = 0usize;
+        for item in items {
+            let start_byte = (item.get().as_ptr() as usize)
+                .saturating_sub(base)
+                .min(text.len());
+            line += text
+                .get(scanned..start_byte)
+                .map_or(0, |s| s.bytes().filter(|b| *b == b'\n').count());
+            scanned = start_byte;
+            let pos = DocPos::Json { start_byte, line };
+            match serde_json::from_str::<Value>(item.get()) {
+                Ok(mut value) => {
+                    strip_server_fields(&mut value);
+                    self.docs.push(RawDoc { file, value, pos });
+                }
+                Err(e) => {
+                    let site = self.site(file, pos, &[], None);
+                    self.errors
+                        .push(CatalogError::JsonSyntax(Box::new(JsonSyntax::at(
+                            site,
+                            e.to_string(),
+                        ))));
+                }
+            }
+        }
+    }
+
+    /// Loads a folder, a YAML file or an API JSON file, following Locations.
+    pub fn add_path(&mut self, path: &Path) {
+        if path.is_dir() {
+            let root = canonical(path);
+            let mut files = Vec::new();
+            if let Err(e) = walk(path, &mut files) {
+                self.io_error(path, &e);
+                return;
+            }
+            files.sort();
+            for f in files {
+                self.follow(&f, &root, Vec::new(), true);
+            }
+            return;
+        }
+        let looks_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        if looks_json {
+            match std::fs::read_to_string(path) {
+                Ok(text) if text.trim_start().starts_with('[') => {
+                    self.add_api_json(&path.display().to_string(), text)
+                }
+                Ok(text) => {
+                    self.add_yaml(&path.display().to_string(), text, false);
+                }
+                Err(e) => self.io_error(path, &e),
+            }
+            return;
+        }
+        let root = path.parent().map_or_else(|| PathBuf::from("."), canonical);
+        self.follow(path, &root, Vec::new(), false);
+    }
+
+    fn io_error(&mut self, path: &Path, e: &std::io::Error) {
+        let site = Site {
+            file: path.display().to_string(),
+            ..Site::default()
+        };
+        self.errors.push(CatalogError::Io(Box::new(Io::at(
+            site,
+            path.display().to_string(),
+            e.to_string(),
+        ))));
+    }
+
+    /// Loads `path` (once) and, depth first, the relative targets of its Locations.
+    fn follow(&mut self, path: &Path, root: &Path, chain: Vec<PathBuf>, from_walk: bool) {
+        let key = canonical(path);
+        if !self.visited.insert(key.clone()) {
+            return;
+        }
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => return self.io_error(path, &e),
+        };
+        let first_doc = self.docs.len();
+        let Some(file) = self.add_yaml(&path.display().to_string(), text, from_walk) else {
+            return;
+        };
+        let mut chain = chain;
+        chain.push(key);
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let targets: Vec<(DocPos, usize, String, bool)> = self
+            .docs
+            .get(first_doc..)
+            .unwrap_or_default()
+            .iter()
+            .filter(|d| is_location(&d.value))
+            .flat_map(|d| {
+                location_targets(&d.value)
+                    .into_iter()
+                    .map(move |(i, t, many)| (d.pos, i, t, many))
+            })
+            .collect();
+        for (pos, i, target, many) in targets {
+            let seg = if many {
+                vec![Seg::Key("spec"), Seg::Key("targets"), Seg::Item(i)]
+            } else {
+                vec![Seg::Key("spec"), Seg::Key("target")]
+            };
+            if let Some(reason) = not_followed(&target) {
+                let site = self.site(file, pos, &seg, None);
+                self.warnings
+                    .push(CatalogWarning::TargetNotFollowed(Box::new(
+                        TargetNotFollowed::at(site, target, reason.into()),
+                    )));
+                continue;
+            }
+            let next = normalize(&dir.join(&target));
+            let next_key = canonical(&next);
+            if !next.exists() {
+                let site = self.site(file, pos, &seg, None);
+                self.errors
+                    .push(CatalogError::TargetNotFound(Box::new(TargetNotFound::at(
+                        site, target,
+                    ))));
+                continue;
+            }
+            if !next_key.starts_with(root) {
+                let site = self.site(file, pos, &seg, None);
+                let root = root.display().to_string();
+                self.errors.push(CatalogError::TargetOutsideRoot(Box::new(
+                    TargetOutsideRoot::at(site, target, root),
+                )));
+                continue;
+            }
+            if let Some(at) = chain.iter().position(|c| *c == next_key) {
+                let mut names: Vec<String> = chain
+                    .get(at..)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| format!("`{}`", p.display()))
+                    .collect();
+                names.push(format!("`{}`", next_key.display()));
+                let site = self.site(file, pos, &seg, None);
+                self.errors
+                    .push(CatalogError::LocationLoop(Box::new(LocationLoop::at(
+                        site,
+                        names.join(" -> "),
+                    ))));
+                continue;
+            }
+            self.follow(&next, root, chain.clone(), false);
+        }
+    }
+}
+
+/// Why a Location target is not followed, if it is not.
+fn not_followed(target: &str) -> Option<&'static str> {
+    if target.contains("://") || target.starts_with("url:") {
+        Some("only relative file targets are followed")
+    } else if Path::new(target).is_absolute() {
+        Some("absolute paths are not followed")
+    } else if target.contains(['*', '?', '[']) {
+        Some("glob patterns are not supported")
+    } else {
+        None
+    }
+}
+
+fn looks_like_entity(v: &Value) -> bool {
+    v.as_object()
+        .is_none_or(|m| m.contains_key("apiVersion") || m.contains_key("kind"))
+}
+
+pub(crate) fn is_location(v: &Value) -> bool {
+    v.get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|k| k.eq_ignore_ascii_case("location"))
+}
+
+/// `(index, target, from the targets list)` of a Location's string targets.
+pub(crate) fn location_targets(v: &Value) -> Vec<(usize, String, bool)> {
+    let mut out = Vec::new();
+    let spec = v.get("spec");
+    if let Some(t) = spec.and_then(|s| s.get("target")).and_then(Value::as_str) {
+        out.push((0, t.to_string(), false));
+    }
+    if let Some(ts) = spec
+        .and_then(|s| s.get("targets"))
+        .and_then(Value::as_array)
+    {
+        out.extend(
+            ts.iter()
+                .enumerate()
+                .filter_map(|(i, t)| t.as_str().map(|t| (i, t.to_string(), true))),
+        );
+    }
+    out
+}
+
+/// Removes what the catalog server adds (relations, status, uid, etag, generation): the model recomputes or ignores them.
+fn strip_server_fields(v: &mut Value) {
+    if let Some(m) = v.as_object_mut() {
+        m.shift_remove("relations");
+        m.shift_remove("status");
+        if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
+            for k in ["uid", "etag", "generation"] {
+                meta.shift_remove(k);
+            }
+        }
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let hidden = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('.'));
+        if hidden {
+            continue;
+        }
+        if path.is_dir() {
+            walk(&path, out)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+        {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn canonical(p: &Path) -> PathBuf {
+    p.canonicalize().unwrap_or_else(|_| normalize(p))
+}
+
+/// Resolves `.` and `..` without touching the file system.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn line_col_to_byte(text: &str, line: usize, col: usize) -> usize {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    (start + col.saturating_sub(1)).min(text.len())
+}
