@@ -1,0 +1,233 @@
+//! The verifier: the §4 checks in order, with each distinct token's signature checked once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
+use jsonwebtoken::crypto::CryptoProvider;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::claims::{principal_of, type_claims};
+use super::jwks::Key;
+use super::{Jwks, LEEWAY_SECONDS, MAX_TOKEN_BYTES, Profile, Reason, Verified};
+use crate::input::ClaimDecl;
+
+type Payload = Arc<Map<String, Value>>;
+
+/// One shard of the cache: token SHA-256 → the time-independent verdict.
+type Shard = Mutex<HashMap<[u8; 32], Result<Payload, Reason>>>;
+
+/// The number of cache shards; each has its own lock.
+const SHARDS: usize = 16;
+
+/// Verifies tokens under the §4 profile against a JWKS, a [`Profile`] and a claims schema.
+///
+/// What does not depend on the request's time (well-formedness, `alg`, `kid`
+/// and the signature) is decided once per distinct token and remembered in a
+/// bounded cache keyed by the token's SHA-256; `exp`, `nbf`, `aud`, `iss` and
+/// the claims are checked on every call. `Verifier` is `Sync`: share one
+/// across threads.
+pub struct Verifier {
+    jwks: Jwks,
+    profile: Profile,
+    schema: Vec<ClaimDecl>,
+    shards: Vec<Shard>,
+    shard_capacity: usize,
+    signature_checks: AtomicU64,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("jwks", &self.jwks)
+            .field("profile", &self.profile)
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    /// The default number of distinct tokens remembered.
+    pub const DEFAULT_CACHE_CAPACITY: usize = 16_384;
+
+    /// A verifier remembering up to [`Self::DEFAULT_CACHE_CAPACITY`] tokens.
+    pub fn new(jwks: Jwks, profile: Profile, schema: Vec<ClaimDecl>) -> Self {
+        Self::with_cache_capacity(jwks, profile, schema, Self::DEFAULT_CACHE_CAPACITY)
+    }
+
+    /// A verifier remembering about `capacity` distinct tokens (at least one per shard).
+    pub fn with_cache_capacity(
+        jwks: Jwks,
+        profile: Profile,
+        schema: Vec<ClaimDecl>,
+        capacity: usize,
+    ) -> Self {
+        Verifier {
+            jwks,
+            profile,
+            schema,
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shard_capacity: capacity.div_ceil(SHARDS).max(1),
+            signature_checks: AtomicU64::new(0),
+        }
+    }
+
+    /// The profile this verifier checks.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The claims schema this verifier types claims by.
+    pub fn schema(&self) -> &[ClaimDecl] {
+        &self.schema
+    }
+
+    /// How many signatures were checked so far (cache misses that reached the
+    /// signature check).
+    pub fn signature_checks(&self) -> u64 {
+        self.signature_checks.load(Ordering::Relaxed)
+    }
+
+    /// Verifies `token` at `now` (Unix seconds: the request's recorded time).
+    ///
+    /// `None` is `missing_token`; an empty token is `malformed`.
+    pub fn verify(&self, token: Option<&str>, now: i64) -> Result<Verified, Reason> {
+        let token = token.ok_or(Reason::MissingToken)?;
+        let payload = self.intrinsic(token)?;
+        if payload.get("exp").is_some_and(|exp| expired(exp, now)) {
+            return Err(Reason::Expired);
+        }
+        if payload
+            .get("nbf")
+            .is_some_and(|nbf| not_yet_valid(nbf, now))
+        {
+            return Err(Reason::NotYetValid);
+        }
+        if let Some(aud) = &self.profile.aud {
+            let ok = match payload.get("aud") {
+                Some(Value::String(s)) => s == aud,
+                Some(Value::Array(items)) => items.iter().any(|i| i.as_str() == Some(aud)),
+                _ => false,
+            };
+            if !ok {
+                return Err(Reason::BadAudience);
+            }
+        }
+        if let Some(iss) = &self.profile.iss
+            && payload.get("iss").and_then(Value::as_str) != Some(iss.as_str())
+        {
+            return Err(Reason::BadIssuer);
+        }
+        let claims = type_claims(&payload, &self.schema)?;
+        Ok(Verified {
+            claims,
+            principal: principal_of(&payload),
+            payload: Map::clone(&payload),
+        })
+    }
+
+    /// The time-independent checks, through the cache.
+    fn intrinsic(&self, token: &str) -> Result<Payload, Reason> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(Reason::Malformed);
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let Some(shard) = self.shards.get(usize::from(digest[0]) % SHARDS) else {
+            return self.check(token).map(Arc::new);
+        };
+        if let Some(hit) = lock(shard).get(&digest) {
+            return hit.clone();
+        }
+        // Checked without the lock held: two threads may check one token twice, never wrongly.
+        let result = self.check(token).map(Arc::new);
+        let mut map = lock(shard);
+        if map.len() >= self.shard_capacity {
+            map.clear();
+        }
+        map.insert(digest, result.clone());
+        result
+    }
+
+    /// `malformed`, `alg_not_allowed`, `unknown_kid`, `bad_signature`, in that order.
+    fn check(&self, token: &str) -> Result<Map<String, Value>, Reason> {
+        let mut parts = token.split('.');
+        let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Reason::Malformed);
+        };
+        let header = json_object(header_b64)?;
+        let payload = json_object(payload_b64)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .map_err(|_| Reason::Malformed)?;
+
+        let alg = match header.get("alg").and_then(Value::as_str) {
+            Some("RS256") => Algorithm::RS256,
+            Some("ES256") => Algorithm::ES256,
+            _ => return Err(Reason::AlgNotAllowed),
+        };
+        let key = header
+            .get("kid")
+            .and_then(Value::as_str)
+            .and_then(|kid| self.jwks.get(kid))
+            .ok_or(Reason::UnknownKid)?;
+        let key = match (alg, key) {
+            (Algorithm::RS256, Key::Rsa(key)) | (Algorithm::ES256, Key::EcP256(key)) => key,
+            _ => return Err(Reason::BadSignature),
+        };
+
+        self.signature_checks.fetch_add(1, Ordering::Relaxed);
+        let signing_input = token
+            .get(..header_b64.len() + 1 + payload_b64.len())
+            .ok_or(Reason::Malformed)?;
+        let provider = CryptoProvider::try_get_default().ok_or(Reason::BadSignature)?;
+        let verifier = (provider.verifier_factory)(&alg, key).map_err(|_| Reason::BadSignature)?;
+        verifier
+            .verify(signing_input.as_bytes(), &signature)
+            .map_err(|_| Reason::BadSignature)?;
+        Ok(payload)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves a cache that is still consistent.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A base64url segment holding a JSON object, else `malformed`.
+fn json_object(segment: &str) -> Result<Map<String, Value>, Reason> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| Reason::Malformed)?;
+    match serde_json::from_slice(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        _ => Err(Reason::Malformed),
+    }
+}
+
+/// `now > exp + 60`, for a numeric `exp` (a non-numeric one is left to `claims_mismatch`).
+fn expired(exp: &Value, now: i64) -> bool {
+    if let Some(exp) = exp.as_i64() {
+        i128::from(now) > i128::from(exp) + i128::from(LEEWAY_SECONDS)
+    } else if let Some(exp) = exp.as_f64() {
+        (now as f64) > exp + LEEWAY_SECONDS as f64
+    } else {
+        false
+    }
+}
+
+/// `now < nbf - 60`, for a numeric `nbf`.
+fn not_yet_valid(nbf: &Value, now: i64) -> bool {
+    if let Some(nbf) = nbf.as_i64() {
+        i128::from(now) < i128::from(nbf) - i128::from(LEEWAY_SECONDS)
+    } else if let Some(nbf) = nbf.as_f64() {
+        (now as f64) < nbf - LEEWAY_SECONDS as f64
+    } else {
+        false
+    }
+}

@@ -1,0 +1,365 @@
+//! The recorded-traffic reader (DESIGN §4): fields, token sources, unreadable lines, line numbering.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::{BufRead, Cursor};
+use std::net::IpAddr;
+
+use edgeward::sim::traffic::{
+    RecordedRequest, TrafficReader, Unreadable, UnreadableKind, parse_line,
+};
+use serde_json::{Value, json};
+
+fn line(v: Value) -> Result<RecordedRequest, Unreadable> {
+    parse_line(7, v.to_string().as_bytes())
+}
+
+fn ok(v: Value) -> RecordedRequest {
+    line(v).unwrap()
+}
+
+fn base() -> Value {
+    json!({"time": "2026-11-28T10:00:00Z", "method": "GET", "url": "https://payments.acme.dev/api/v1/payments/42"})
+}
+
+fn with(changes: Value) -> Value {
+    let mut v = base();
+    for (k, x) in changes.as_object().unwrap() {
+        if x == &json!("<remove>") {
+            v.as_object_mut().unwrap().remove(k);
+        } else {
+            v[k] = x.clone();
+        }
+    }
+    v
+}
+
+fn token(changes: Value) -> Option<String> {
+    ok(with(changes)).token
+}
+
+#[test]
+fn a_full_line() {
+    let r = ok(with(
+        json!({"jwt": "eyJ.x.y", "ip": "203.0.113.7", "country": "US", "extra": [1]}),
+    ));
+    assert_eq!(r.line, 7);
+    assert_eq!(r.time, 1_795_860_000);
+    assert_eq!(r.method, "GET");
+    assert_eq!(r.url, "https://payments.acme.dev/api/v1/payments/42");
+    assert_eq!(r.parsed.host, "payments.acme.dev");
+    assert_eq!(r.parsed.path, "/api/v1/payments/42");
+    assert_eq!(r.token.as_deref(), Some("eyJ.x.y"));
+    assert_eq!(r.ip, Some("203.0.113.7".parse().unwrap()));
+    assert_eq!(r.country.as_deref(), Some("US"));
+}
+
+#[test]
+fn url_method_time_ip_country_as_pinned() {
+    let r = ok(with(
+        json!({"method": "get", "url": "HTTPS://Payments.ACME.dev:8443/a/./b/../c%2Fd/%7e?x=1#f"}),
+    ));
+    assert_eq!(r.method, "get", "method as recorded");
+    assert_eq!(
+        r.url, "HTTPS://Payments.ACME.dev:8443/a/./b/../c%2Fd/%7e?x=1#f",
+        "url as recorded"
+    );
+    assert_eq!(r.parsed.host, "payments.acme.dev");
+    assert_eq!(r.parsed.path, "/a/c%2Fd/%7e", "WHATWG pathname");
+    assert_eq!(ok(with(json!({"url": "http://h"}))).parsed.path, "/");
+    assert_eq!(
+        ok(with(json!({"url": "http://[::1]:80/x"}))).parsed.host,
+        "[::1]"
+    );
+    let t = |s: &str| ok(with(json!({"time": s}))).time;
+    assert_eq!(
+        t("2026-11-28T10:00:00.999Z"),
+        1_795_860_000,
+        "fractional seconds rounded down"
+    );
+    assert_eq!(t("2026-11-28T11:00:00+01:00"), 1_795_860_000, "UTC offset");
+    assert_eq!(
+        t("1969-12-31T23:59:59.5Z"),
+        -1,
+        "rounded down, not toward zero"
+    );
+    let ip = |s: Value| ok(with(json!({"ip": s}))).ip;
+    assert_eq!(
+        ip(json!("::ffff:10.1.2.3")),
+        Some(IpAddr::from([10, 1, 2, 3])),
+        "IPv4-mapped IPv6 is IPv4"
+    );
+    assert_eq!(
+        ip(json!("2001:db8::1")),
+        Some("2001:db8::1".parse().unwrap())
+    );
+    assert_eq!(ip(Value::Null), None);
+    assert_eq!(ok(with(json!({"country": null}))).country, None);
+    assert_eq!(ok(base()).ip, None);
+}
+
+#[test]
+fn token_sources_in_order() {
+    let h = |headers: Value| token(json!({"headers": headers}));
+    assert_eq!(token(json!({})), None);
+    assert_eq!(
+        token(json!({"jwt": ""})),
+        Some(String::new()),
+        "empty jwt is a token (malformed)"
+    );
+    assert_eq!(
+        token(json!({"jwt": "a", "headers": {"cf-access-jwt-assertion": "b"}})).as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        token(json!({"jwt": "", "headers": {"cf-access-jwt-assertion": "b"}})).as_deref(),
+        Some(""),
+        "first source wins even empty"
+    );
+    let all = json!({"Cookie": "CF_Authorization=d", "AUTHORIZATION": "Bearer c", "Cf-Access-Jwt-Assertion": "b"});
+    assert_eq!(
+        h(all).as_deref(),
+        Some("b"),
+        "header names case-insensitive"
+    );
+    assert_eq!(
+        h(json!({"cookie": "CF_Authorization=d", "Authorization": "bEaReR c"})).as_deref(),
+        Some("c")
+    );
+    assert_eq!(
+        h(json!({"Authorization": "Bearer"})).as_deref(),
+        Some(""),
+        "Bearer without credentials: empty token"
+    );
+    assert_eq!(
+        h(json!({"authorization": "Basic YTpi", "cookie": "x=1; CF_Authorization=d; y=2"}))
+            .as_deref(),
+        Some("d"),
+        "another scheme is no source"
+    );
+    assert_eq!(h(json!({"authorization": "Basic YTpi"})), None);
+    assert_eq!(
+        h(json!({"cookie": "x=1; cf_authorization=d"})),
+        None,
+        "cookie names are case-sensitive"
+    );
+    assert_eq!(
+        h(json!({"cookie": "CF_Authorization="})).as_deref(),
+        Some("")
+    );
+    assert_eq!(
+        h(json!({"cf-access-jwt-assertion": "bad token", "authorization": "Bearer good"}))
+            .as_deref(),
+        Some("bad token")
+    );
+    assert_eq!(h(json!({})), None);
+    assert_eq!(h(json!("not an object")), None);
+}
+
+#[test]
+fn each_unreadable_kind() {
+    use UnreadableKind::*;
+    let raw = |bytes: &[u8]| parse_line(3, bytes).unwrap_err();
+    for (bytes, kind) in [
+        (&b""[..], Blank),
+        (b"  \t ", Blank),
+        (b"{\"time\": \"\xff\"}", NotUtf8),
+        (b"{\"time\":", NotJson),
+        (b"garbage", NotJson),
+        (b"[1, 2]", NotObject),
+        (b"\"a string\"", NotObject),
+        (b"null", NotObject),
+    ] {
+        let e = raw(bytes);
+        assert_eq!(
+            (e.line, e.kind),
+            (3, kind),
+            "{:?}",
+            String::from_utf8_lossy(bytes)
+        );
+        assert!(!e.error.is_empty());
+    }
+    for (v, kind) in [
+        (with(json!({"time": "<remove>"})), MissingTime),
+        (with(json!({"method": "<remove>"})), MissingMethod),
+        (with(json!({"url": "<remove>"})), MissingUrl),
+        (with(json!({"method": 1})), MethodNotString),
+        (with(json!({"method": null})), MethodNotString),
+        (with(json!({"url": ["x"]})), UrlNotString),
+        (with(json!({"url": "/relative/path"})), UrlNotAbsolute),
+        (with(json!({"url": "payments.acme.dev/x"})), UrlNotAbsolute),
+        (
+            with(json!({"url": "ftp://payments.acme.dev/x"})),
+            UrlNotHttp,
+        ),
+        (with(json!({"url": "file:///etc/passwd"})), UrlNotHttp),
+        (with(json!({"time": "2026-11-28 10:00:00"})), BadTime),
+        (with(json!({"time": "2026-11-28T10:00:00"})), BadTime),
+        (with(json!({"time": 1_795_860_000})), BadTime),
+        (with(json!({"time": "2026-02-30T10:00:00Z"})), BadTime),
+        (with(json!({"ip": "203.0.113"})), BadIp),
+        (with(json!({"ip": "10.0.0.0/8"})), BadIp),
+        (with(json!({"ip": 7})), BadIp),
+        (with(json!({"country": ["US"]})), CountryNotString),
+        (with(json!({"jwt": 1})), JwtNotString),
+        (with(json!({"jwt": null})), JwtNotString),
+    ] {
+        assert_eq!(line(v.clone()).unwrap_err().kind, kind, "{v}");
+    }
+}
+
+fn read_all(input: &[u8]) -> Vec<Result<RecordedRequest, Unreadable>> {
+    TrafficReader::new(Cursor::new(input.to_vec())).collect()
+}
+
+fn summary(input: &[u8]) -> Vec<(u64, Option<UnreadableKind>)> {
+    read_all(input)
+        .into_iter()
+        .map(|r| match r {
+            Ok(r) => (r.line, None),
+            Err(e) => (e.line, Some(e.kind)),
+        })
+        .collect()
+}
+
+#[test]
+fn reader_numbers_lines_and_strips_line_endings() {
+    use UnreadableKind::*;
+    let good = base().to_string();
+    let file = format!("{good}\r\n\n{good}\ngarbage\r\n\r\n  \n{good}\r\n{{\"time\":\"2026");
+    assert_eq!(
+        summary(file.as_bytes()),
+        vec![
+            (1, None),
+            (2, Some(Blank)),
+            (3, None),
+            (4, Some(NotJson)),
+            (5, Some(Blank)),
+            (6, Some(Blank)),
+            (7, None),
+            (8, Some(NotJson))
+        ]
+    );
+    assert_eq!(summary(b""), vec![]);
+    assert_eq!(
+        summary(b"\n"),
+        vec![(1, Some(Blank))],
+        "the newline that ends the file starts no line"
+    );
+    assert_eq!(summary(format!("{good}\n").as_bytes()), vec![(1, None)]);
+    assert_eq!(
+        summary(good.as_bytes()),
+        vec![(1, None)],
+        "last line without newline"
+    );
+    assert_eq!(summary(format!("{good}\r").as_bytes()), vec![(1, None)]);
+    let mut bytes = format!("{good}\n").into_bytes();
+    bytes.extend(b"{\"a\": \"\xc3\x28\"}\n");
+    bytes.extend(format!("{good}\n").as_bytes());
+    assert_eq!(
+        summary(&bytes),
+        vec![(1, None), (2, Some(NotUtf8)), (3, None)]
+    );
+    // A byte order mark opening the file.
+    assert_eq!(
+        summary(format!("\u{feff}{good}\n").as_bytes()),
+        vec![(1, None)]
+    );
+    // The CR of a CRLF ending is not part of a JSON string's content.
+    let r = read_all(format!("{}\r\n", with(json!({"jwt": "t"}))).as_bytes());
+    assert_eq!(r[0].as_ref().unwrap().token.as_deref(), Some("t"));
+}
+
+/// A reader that fails after its first line.
+struct Failing(Cursor<Vec<u8>>, bool);
+impl std::io::Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        unreachable!()
+    }
+}
+impl BufRead for Failing {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.1 {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        self.0.fill_buf()
+    }
+    fn consume(&mut self, n: usize) {
+        self.0.consume(n);
+        if self.0.position() as usize >= self.0.get_ref().len() {
+            self.1 = true;
+        }
+    }
+}
+
+#[test]
+fn an_io_error_is_reported_once_then_reading_stops() {
+    let input = Failing(Cursor::new(format!("{}\n", base()).into_bytes()), false);
+    let items: Vec<_> = TrafficReader::new(input).collect();
+    assert_eq!(items.len(), 2);
+    assert!(items[0].is_ok());
+    let e = items[1].as_ref().unwrap_err();
+    assert_eq!((e.line, e.kind), (2, UnreadableKind::Io));
+}
+
+#[test]
+fn conformance_traffic_unreadable_lines() {
+    let path = super::jwt::shared().join("conformance/traffic.jsonl");
+    let reader = TrafficReader::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let (mut total, mut unreadable) = (0, vec![]);
+    for item in reader {
+        total += 1;
+        if let Err(e) = item {
+            unreadable.push(e.line);
+        }
+    }
+    assert_eq!(total, 384);
+    let expected = [
+        21, 26, 29, 38, 40, 48, 57, 77, 88, 89, 105, 111, 117, 128, 132, 135, 140, 160, 208, 216,
+        272, 274, 305, 316, 317, 325, 342, 352, 364, 384,
+    ];
+    assert_eq!(unreadable, expected);
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            let items = read_all(&bytes);
+            let newlines = bytes.iter().filter(|b| **b == b'\n').count();
+            let expected = newlines + usize::from(!bytes.is_empty() && bytes.last() != Some(&b'\n'));
+            prop_assert_eq!(items.len(), expected);
+            for (i, item) in items.iter().enumerate() {
+                let n = match item { Ok(r) => r.line, Err(e) => e.line };
+                prop_assert_eq!(n, i as u64 + 1);
+            }
+        }
+
+        #[test]
+        fn random_strings_never_panic(s in ".{0,300}") {
+            let _ = parse_line(1, s.as_bytes());
+        }
+
+        #[test]
+        fn json_shaped_lines_never_panic(
+            time in prop_oneof![Just(json!("2026-11-28T10:00:00Z")), any::<String>().prop_map(Value::from), any::<i64>().prop_map(Value::from)],
+            url in prop_oneof![Just(json!("https://a.dev/x")), any::<String>().prop_map(|s| Value::from(format!("http://{s}")))],
+            ip in prop_oneof![Just(Value::Null), any::<String>().prop_map(Value::from), any::<[u8; 16]>().prop_map(|b| Value::from(IpAddr::from(b).to_string()))],
+            auth in any::<String>(),
+            cookie in any::<String>(),
+        ) {
+            let v = json!({"time": time, "method": "GET", "url": url, "ip": ip,
+                           "headers": {"Authorization": auth, "Cookie": cookie}});
+            let _ = parse_line(1, v.to_string().as_bytes());
+        }
+    }
+}
