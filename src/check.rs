@@ -110,14 +110,15 @@ pub(crate) struct Cx<'a, 'f> {
     entity_of: BTreeMap<EntityId, ir::EntityIdx>,
     /// Field keys the program reads.
     field_of: BTreeMap<ir::FieldKey, ir::FieldIdx>,
-    /// Template targets: route index → candidate catalog ids (remapped in `finish`).
+    /// The candidates of the route being checked, when its target is templated.
+    current_route_candidates: Option<Vec<EntityId>>,
+    principal_spec: Option<BindingSpec>,
+    service_spec: Option<BindingSpec>,
     principal_read: Option<Span>,
     reads_time: bool,
-    /// Expressions that are `Has` of a required slot, to fold.
     policy_decl: Option<&'f ast::PolicyDecl>,
     principal_ast: Option<&'f ast::Binding>,
     service_ast: Option<&'f ast::Binding>,
-    stdlib_files: Vec<(&'static str, ast::File)>,
 }
 
 impl<'a, 'f> Cx<'a, 'f> {
@@ -167,12 +168,14 @@ impl<'a, 'f> Cx<'a, 'f> {
             entity_ids: Vec::new(),
             entity_of: BTreeMap::new(),
             field_of: BTreeMap::new(),
+            current_route_candidates: None,
+            principal_spec: None,
+            service_spec: None,
             principal_read: None,
             reads_time: false,
             policy_decl: None,
             principal_ast: None,
             service_ast: None,
-            stdlib_files: Vec::new(),
         }
     }
 

@@ -65,3 +65,19 @@ pub struct Request {
     pub country: Option<String>,
     pub claims: Claims,
 }
+
+/// Parses an RFC 3339 time to Unix seconds, fractional seconds rounded down.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(s, &Rfc3339).ok()?;
+    Some(t.unix_timestamp())
+}
+
+/// Formats Unix seconds as RFC 3339 UTC to the second (`2026-11-28T10:00:00Z`).
+pub fn format_rfc3339(secs: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| secs.to_string())
+}

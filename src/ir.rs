@@ -286,6 +286,8 @@ pub struct Program {
     /// The input slots in encoding order: method, host, path first.
     pub slots: Vec<Slot>,
     pub routes: Vec<Route>,
+    /// Route indices, most specific first (see [`optimise::route_order`]).
+    pub route_order: Vec<u32>,
     pub rules: Vec<Rule>,
     /// Top-level deny rules in source order.
     pub top_denies: Vec<RuleIdx>,
