@@ -317,9 +317,16 @@ pub struct TestBlock {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TestLine {
     /// `request METHOD "URL"`
-    Request { method: Ident, url: StrLit, span: Span },
+    Request {
+        method: Ident,
+        url: StrLit,
+        span: Span,
+    },
     /// `claims { name: literal, ... }`
-    Claims { fields: Vec<(Ident, Expr)>, span: Span },
+    Claims {
+        fields: Vec<(Ident, Expr)>,
+        span: Span,
+    },
     /// `at time "RFC3339"`
     At { time: StrLit, span: Span },
     /// `ip "ADDR"`
