@@ -2,5 +2,6 @@
 
 mod catalog;
 mod jwt;
+mod syntax;
 mod traffic;
 mod worker;
