@@ -1,1 +1,47 @@
-fn main() {}
+//! The `edgeward` command line: argument parsing and dispatch; each verb lives in `cli/`.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Policy-as-code for the edge: check, compile, test, simulate and diff policies keyed to Backstage.
+#[derive(Parser)]
+#[command(name = "edgeward", version, about, long_about = None, propagate_version = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Type-check a policy against the claims schema and the catalog
+    Check(cli::front::CheckArgs),
+    /// Format policy files (or check that they are formatted)
+    Fmt(cli::front::FmtArgs),
+    /// Show what edgeward understood of a Backstage catalog
+    Catalog(cli::front::CatalogArgs),
+    /// Decide one request on the interpreter (a policy) or on a module (`.wasm`)
+    Eval(cli::run::EvalArgs),
+    /// Run a policy's `test` blocks on the interpreter and on the compiled module
+    Test(cli::run::TestArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = match args.command {
+        Command::Check(a) => cli::front::check(a),
+        Command::Fmt(a) => cli::front::fmt(a),
+        Command::Catalog(a) => cli::front::catalog(a),
+        Command::Eval(a) => cli::run::eval(a),
+        Command::Test(a) => cli::run::test(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", e.render());
+            e.exit_code()
+        }
+    }
+}

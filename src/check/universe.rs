@@ -11,8 +11,8 @@ use crate::ir::{Binding, EntityIdx, Expr, FieldKey, Target};
 pub(crate) fn build(cx: &mut Cx<'_, '_>) {
     let Some(catalog) = cx.catalog else { return };
     // Binding candidates join the universe.
-    let principal = cx.principal_spec.as_ref().map(|s| binding_table(cx, catalog, s, true));
-    let service = cx.service_spec.as_ref().map(|s| binding_table(cx, catalog, s, false));
+    let principal = cx.principal_spec.take().map(|s| binding_table(cx, catalog, &s, true));
+    let service = cx.service_spec.take().map(|s| binding_table(cx, catalog, &s, false));
 
     // Close over owner and system, then add the groups of every member.
     let mut reach: BTreeSet<EntityId> = cx.entity_ids.iter().copied().collect();

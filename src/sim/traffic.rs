@@ -177,7 +177,7 @@ pub fn parse_line(line_no: u64, bytes: &[u8]) -> Result<RecordedRequest, Unreada
 }
 
 /// Host and pathname of an absolute `http`/`https` URL.
-fn parse_url(url: &str) -> Result<ParsedUrl, UnreadableKind> {
+pub fn parse_url(url: &str) -> Result<ParsedUrl, UnreadableKind> {
     let parsed = url::Url::parse(url).map_err(|_| UnreadableKind::UrlNotAbsolute)?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(UnreadableKind::UrlNotHttp);

@@ -1,0 +1,173 @@
+//! What every verb shares: reading inputs, loading the catalog, compiling, rendering diagnostics.
+
+pub mod front;
+pub mod run;
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, NamedSource};
+
+use edgeward::catalog::{Catalog, Loaded};
+use edgeward::check::Diagnostic;
+use edgeward::syntax::SyntaxError;
+
+/// Why a command stopped.
+pub enum Fail {
+    /// A check failed (exit 1): the message was printed already or is given here.
+    Check(String),
+    /// Bad usage or an input that cannot be used at all (exit 2).
+    Usage(String),
+}
+
+impl Fail {
+    pub fn render(&self) -> String {
+        match self {
+            Fail::Check(m) | Fail::Usage(m) => m.clone(),
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Fail::Check(_) => ExitCode::from(1),
+            Fail::Usage(_) => ExitCode::from(2),
+        }
+    }
+}
+
+pub type Res = Result<ExitCode, Fail>;
+
+/// Reads a text file, or says which one could not be read.
+pub fn read(path: &str) -> Result<String, Fail> {
+    std::fs::read_to_string(path).map_err(|e| Fail::Usage(format!("error: cannot read `{path}`: {e}")))
+}
+
+/// Renders any miette diagnostic as plain or coloured text.
+pub fn render(diag: &dyn miette::Diagnostic) -> String {
+    let theme = if std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none() {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let mut out = String::new();
+    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
+    if handler.render_report(&mut out, diag).is_err() {
+        out = diag.to_string();
+    }
+    out
+}
+
+/// A diagnostic with its source attached, for rendering.
+#[derive(Debug, thiserror::Error)]
+#[error("{inner}")]
+pub struct WithSource<D: miette::Diagnostic + std::fmt::Debug + std::fmt::Display + 'static> {
+    pub inner: D,
+    pub src: NamedSource<String>,
+}
+
+impl<D: miette::Diagnostic + std::fmt::Debug + std::fmt::Display + 'static> miette::Diagnostic for WithSource<D> {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.inner.code()
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        self.inner.severity()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.inner.help()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.inner.labels()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.src)
+    }
+}
+
+/// Renders the front end's findings about one policy file.
+pub fn render_policy_diags(path: &str, source: &str, syntax: &[SyntaxError], diags: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for e in syntax {
+        let d = WithSource { inner: e.clone(), src: NamedSource::new(path, source.to_string()) };
+        out.push_str(&render(&d));
+    }
+    for e in diags {
+        let d = WithSource { inner: e.clone(), src: NamedSource::new(path, source.to_string()) };
+        out.push_str(&render(&d));
+    }
+    out
+}
+
+/// Loads a catalog, printing its warnings to stderr when asked.
+pub fn load_catalog(path: Option<&str>, show_warnings: bool) -> Result<Option<Loaded>, Fail> {
+    let Some(path) = path else { return Ok(None) };
+    match Catalog::load(Path::new(path)) {
+        Ok(loaded) => {
+            if show_warnings {
+                for w in &loaded.warnings {
+                    eprint!("{}", render(w));
+                }
+            }
+            Ok(Some(loaded))
+        }
+        Err(e) => Err(Fail::Check(format!("{}error: the catalog `{path}` cannot be used", render(&e)))),
+    }
+}
+
+/// Compiles a policy file or stops with its diagnostics (exit 1); warnings go to stderr when asked.
+pub fn compile(path: &str, catalog: Option<&Catalog>, show_warnings: bool) -> Result<edgeward::ir::Program, Fail> {
+    let source = read(path)?;
+    if catalog.is_none() && policy_names_entities(&source) {
+        return Err(Fail::Usage(format!(
+            "error: `{path}` names catalog entities: pass `--catalog PATH` (a folder of Backstage YAML, a YAML file, or the catalog API's JSON)"
+        )));
+    }
+    let empty;
+    let catalog = match catalog {
+        Some(c) => c,
+        None => {
+            empty = Catalog::default();
+            &empty
+        }
+    };
+    match edgeward::compile(path, &source, Some(catalog)) {
+        Ok(c) => {
+            if show_warnings && !c.warnings.is_empty() {
+                eprint!("{}", render_policy_diags(path, &source, &[], &c.warnings));
+            }
+            Ok(c.program)
+        }
+        Err(r) => {
+            let mut msg = render_policy_diags(path, &source, &r.syntax, &r.diagnostics);
+            let n = r.syntax.len() + r.diagnostics.iter().filter(|d| d.is_error()).count();
+            let _ = write!(msg, "error: `{path}` has {n} error{}", if n == 1 { "" } else { "s" });
+            Err(Fail::Check(msg))
+        }
+    }
+}
+
+/// Whether a policy names catalog entities (and so needs `--catalog`): a binding, a route target or an entity ref.
+fn policy_names_entities(source: &str) -> bool {
+    use edgeward::syntax::ast::{Expr, ExprKind, Item};
+    fn expr(e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::EntityRef(_) => true,
+            ExprKind::List(items) => items.iter().any(expr),
+            ExprKind::Call(_, args) => args.iter().any(expr),
+            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => expr(a) || expr(b),
+            ExprKind::Has(a, _) | ExprKind::Not(a) | ExprKind::Paren(a) => expr(a),
+            _ => false,
+        }
+    }
+    let rule = |r: &edgeward::syntax::ast::Rule| r.cond.as_ref().is_some_and(expr);
+    let route = |r: &edgeward::syntax::ast::Route| r.target.is_some() || r.rules.iter().any(rule);
+    let (file, _) = edgeward::syntax::parse(source);
+    file.items.iter().any(|i| match i {
+        Item::Principal(_) | Item::Service(_) => true,
+        Item::Role(r) => expr(&r.body),
+        Item::Deny(r) => rule(r),
+        Item::Route(r) => route(r),
+        Item::Host(h) => h.routes.iter().any(route),
+        _ => false,
+    })
+}
