@@ -132,7 +132,11 @@ impl<'a> Formatter<'a> {
                 && self
                     .source
                     .get(span.end..c.span.start)
-                    .is_some_and(|between| !between.contains('\n'));
+                    .is_some_and(|between| {
+                        between
+                            .chars()
+                            .all(|c| c == ',' || (c.is_whitespace() && c != '\n'))
+                    });
             if !inside && !same_line {
                 break;
             }

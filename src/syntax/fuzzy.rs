@@ -85,7 +85,9 @@ mod tests {
     fn suggestions() {
         let kws = ["policy", "use", "claims", "role", "route", "deny"];
         assert_eq!(suggest("rol", kws), Some("role"));
-        assert_eq!(suggest("roule", kws), Some("route"));
+        assert_eq!(suggest("rout", kws), Some("route"));
+        // ties go to the first candidate
+        assert_eq!(suggest("roule", kws), Some("role"));
         assert_eq!(suggest("polcy", kws), Some("policy"));
         assert_eq!(suggest("zzzzzz", kws), None);
         assert_eq!(suggest("role", kws), None);

@@ -12,8 +12,9 @@ use super::grammar::{Rule, WardParser};
 use super::lex::{self, Found};
 
 /// Brackets (`(`, `[`, `{`) may nest this deep; deeper is a syntax error (the parser
-/// recurses on brackets, so this bounds its stack).
-pub const MAX_NESTING: usize = 32;
+/// recurses on brackets, so this bounds its stack: about 64 KiB a level in a debug
+/// build, and a test thread has 2 MiB).
+pub const MAX_NESTING: usize = 16;
 /// Expression trees may be this deep (long `and` chains count); deeper is a syntax error,
 /// so that every later stage can recurse over expressions without overflowing the stack.
 pub const MAX_EXPR_DEPTH: usize = 256;
