@@ -55,7 +55,7 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
     let entities = kept;
 
     let mut links: Vec<Links> = vec![Links::default(); entities.len()];
-    let mut rels: BTreeSet<Relation> = BTreeSet::new();
+    let mut rels: Vec<Relation> = Vec::new();
     let mut field_counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut dangling = 0usize;
     for (i, e) in entities.iter().enumerate() {
@@ -117,12 +117,12 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
                     warnings.push(CatalogWarning::DanglingRef(Box::new(d)));
                     continue;
                 };
-                rels.insert(Relation {
+                rels.push(Relation {
                     source: id,
                     kind: f.relation,
                     target,
                 });
-                rels.insert(Relation {
+                rels.push(Relation {
                     source: target,
                     kind: f.relation.inverse(),
                     target: id,
@@ -140,6 +140,8 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
     if !errors.is_empty() {
         return Err(CatalogError::from_list(errors));
     }
+    rels.sort_unstable();
+    rels.dedup();
 
     let kind_of = |id: EntityId| entities.get(id.0 as usize).and_then(|e| e.builtin);
     let n = entities.len();
@@ -251,7 +253,7 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
         index,
         by_kind,
         links,
-        relations: rels.into_iter().collect(),
+        relations: rels,
         field_counts,
         direct_groups: direct,
         closure,
@@ -309,13 +311,13 @@ fn hash_entities(entities: &[Entity]) -> String {
         .collect();
     items.sort_by(|a, b| a.0.cmp(&b.0));
     let mut h = Sha256::new();
-    let mut buf = String::new();
+    let mut buf: Vec<u8> = Vec::new();
     for (r, v) in items {
         buf.clear();
         canonical_json(v, &mut buf);
         h.update(r.as_bytes());
         h.update([0u8]);
-        h.update(buf.as_bytes());
+        h.update(&buf);
         h.update([0u8]);
     }
     let digest = h.finalize();
@@ -323,34 +325,34 @@ fn hash_entities(entities: &[Entity]) -> String {
     format!("sha256:{hex}")
 }
 
-fn canonical_json(v: &Value, out: &mut String) {
+fn canonical_json(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.push(b'{');
+            for (i, (k, x)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                if let Some(x) = m.get(k) {
-                    canonical_json(x, out);
-                }
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.push(b':');
+                canonical_json(x, out);
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(a) => {
-            out.push('[');
+            out.push(b'[');
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 canonical_json(x, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
 }

@@ -35,9 +35,10 @@ pub(crate) struct YamlError {
 }
 
 enum Frame {
+    /// Entries are collected first so that the map is built at its exact size (catalogs are big).
     Map {
-        map: Map<String, Value>,
-        key: Option<String>,
+        entries: Vec<(String, Value, Span)>,
+        key: Option<(String, Span)>,
         anchor: usize,
     },
     Seq {
@@ -104,19 +105,16 @@ impl Builder {
                 items.push(value);
                 Ok(())
             }
-            Some(Frame::Map { map, key, .. }) => match key.take() {
+            Some(Frame::Map { entries, key, .. }) => match key.take() {
                 None => {
                     let Some(k) = key_text else {
                         return Err(err_at("a mapping key must be a scalar".into(), span));
                     };
-                    if map.contains_key(&k) {
-                        return Err(err_at(format!("duplicate key `{k}`"), span));
-                    }
-                    *key = Some(k);
+                    *key = Some((k, span));
                     Ok(())
                 }
-                Some(k) => {
-                    map.insert(k, value);
+                Some((k, key_span)) => {
+                    entries.push((k, value, key_span));
                     Ok(())
                 }
             },
@@ -177,10 +175,11 @@ pub(crate) fn parse_documents(text: &str) -> Result<Vec<YamlDoc>, YamlError> {
                 if b.stack.is_empty() {
                     doc_span = Some(span);
                 }
-                let key = text.to_string();
+                let wants_key = matches!(b.stack.last(), Some(Frame::Map { key: None, .. }));
+                let key = wants_key.then(|| text.to_string());
                 let value = scalar_value(text, style, tag.as_ref());
                 b.remember(anchor, &value);
-                b.insert(value, Some(key), span)?;
+                b.insert(value, key, span)?;
             }
             Event::Alias(id) => {
                 if b.stack.is_empty() {
@@ -211,7 +210,7 @@ pub(crate) fn parse_documents(text: &str) -> Result<Vec<YamlDoc>, YamlError> {
                     return Err(err_at("a mapping key must be a scalar".into(), span));
                 }
                 b.stack.push(Frame::Map {
-                    map: Map::new(),
+                    entries: Vec::new(),
                     key: None,
                     anchor,
                 });
@@ -230,7 +229,18 @@ pub(crate) fn parse_documents(text: &str) -> Result<Vec<YamlDoc>, YamlError> {
             }
             Event::MappingEnd | Event::SequenceEnd => {
                 let (value, anchor) = match b.stack.pop() {
-                    Some(Frame::Map { map, anchor, .. }) => (Value::Object(map), anchor),
+                    Some(Frame::Map {
+                        entries, anchor, ..
+                    }) => {
+                        let mut map = Map::with_capacity(entries.len());
+                        for (k, v, key_span) in entries {
+                            if map.contains_key(&k) {
+                                return Err(err_at(format!("duplicate key `{k}`"), key_span));
+                            }
+                            map.insert(k, v);
+                        }
+                        (Value::Object(map), anchor)
+                    }
                     Some(Frame::Seq { items, anchor }) => (Value::Array(items), anchor),
                     None => return Err(err_at("unbalanced collection".into(), span)),
                 };

@@ -1,0 +1,233 @@
+//! Bad catalog input: each a clear error with file and line, never a panic.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::Path;
+
+use edgeward::catalog::{Catalog, CatalogError};
+
+fn yaml_err(text: &str) -> CatalogError {
+    Catalog::from_yaml_str("bad.yaml", text).expect_err("the catalog should not load")
+}
+
+#[test]
+fn malformed_yaml() {
+    let e =
+        yaml_err("apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: [unclosed\n");
+    assert_eq!(e.code_str(), "edgeward::catalog::yaml_syntax");
+    let (file, line, _) = e.site().unwrap();
+    assert_eq!(file, "bad.yaml");
+    assert!((4..=5).contains(&line), "line {line}");
+}
+
+#[test]
+fn document_that_is_not_a_mapping() {
+    let e = yaml_err(
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: a}\n---\n- just\n- a list\n",
+    );
+    assert_eq!(e.code_str(), "edgeward::catalog::not_a_mapping");
+    assert_eq!(e.site().unwrap().1, 5);
+    assert!(e.to_string().contains("found a list"));
+}
+
+#[test]
+fn missing_metadata_name() {
+    let e = yaml_err(
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  namespace: default\nspec: {}\n",
+    );
+    assert_eq!(e.code_str(), "edgeward::catalog::missing_field");
+    assert_eq!(e.to_string(), "missing required field `metadata.name`");
+    assert_eq!(e.site().unwrap().1, 4);
+}
+
+#[test]
+fn illegal_name_characters() {
+    let e = yaml_err(
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: jane doe!\nspec: {}\n",
+    );
+    assert_eq!(e.code_str(), "edgeward::catalog::invalid_name");
+    assert!(
+        e.to_string().starts_with("`jane doe!` is not a valid name"),
+        "{e}"
+    );
+    let (file, line, entity) = e.site().unwrap();
+    assert_eq!(
+        (file, line, entity),
+        ("bad.yaml", 4, Some("user:default/jane doe!"))
+    );
+    let edgeward::catalog::CatalogError::InvalidName(d) = &e else {
+        panic!()
+    };
+    let span = d.span.unwrap();
+    assert_eq!(
+        &"apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: jane doe!\n"
+            [span.offset()..span.offset() + span.len()],
+        "jane doe!"
+    );
+    let e = yaml_err(
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: jane\n  namespace: Team_A\nspec: {}\n",
+    );
+    assert_eq!(e.code_str(), "edgeward::catalog::invalid_name");
+    assert_eq!(e.site().unwrap().1, 5);
+}
+
+#[test]
+fn duplicate_entity_refs() {
+    let doc = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: jane\nspec: {}\n";
+    let e = yaml_err(&format!("{doc}---\n{}", doc.replace("jane", "Jane")));
+    assert_eq!(e.code_str(), "edgeward::catalog::duplicate_entity");
+    assert_eq!(e.to_string(), "duplicate entity `user:default/jane`");
+    assert_eq!(e.site().unwrap().1, 10);
+    let edgeward::catalog::CatalogError::DuplicateEntity(d) = &e else {
+        panic!()
+    };
+    assert_eq!(d.first, "bad.yaml:1");
+}
+
+#[test]
+fn missing_spec_fields_are_all_reported() {
+    let e = yaml_err(
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: a}\nspec: {type: service}\n---\napiVersion: backstage.io/v1beta2\nkind: Group\nmetadata: {name: g}\nspec: {type: team, children: []}\n",
+    );
+    let all: Vec<String> = e.all().iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        all,
+        [
+            "missing required field `spec.lifecycle`",
+            "missing required field `spec.owner`",
+            "unsupported apiVersion `backstage.io/v1beta2` for kind `Group`"
+        ]
+    );
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+fn location(name: &str, targets: &[&str]) -> String {
+    let list: String = targets.iter().map(|t| format!("    - {t}\n")).collect();
+    format!(
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata:\n  name: {name}\nspec:\n  targets:\n{list}"
+    )
+}
+
+#[test]
+fn location_loop() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "a.yaml", &location("a", &["./sub/b.yaml"]));
+    write(dir.path(), "sub/b.yaml", &location("b", &["./c.yaml"]));
+    write(dir.path(), "sub/c.yaml", &location("c", &["../a.yaml"]));
+    for start in [dir.path().join("a.yaml"), dir.path().to_path_buf()] {
+        let e = Catalog::load(&start).unwrap_err();
+        assert_eq!(e.code_str(), "edgeward::catalog::location_loop");
+        let (file, line, _) = e.site().unwrap();
+        assert!(file.ends_with("c.yaml"), "{file}");
+        assert_eq!(line, 7);
+        assert!(e.to_string().contains("a.yaml` -> `"), "{e}");
+    }
+}
+
+#[test]
+fn a_file_reached_twice_loads_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let user = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: u\nspec: {}\n";
+    write(dir.path(), "u.yaml", user);
+    write(
+        dir.path(),
+        "a.yaml",
+        &location("a", &["./u.yaml", "./b.yaml", "u.yaml"]),
+    );
+    write(dir.path(), "b.yaml", &location("b", &["./u.yaml"]));
+    let l = Catalog::load(&dir.path().join("a.yaml")).unwrap();
+    assert_eq!(l.catalog.len(), 3);
+    assert_eq!(Catalog::load(dir.path()).unwrap().catalog.len(), 3);
+}
+
+#[test]
+fn relative_target_outside_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "outside.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: u\nspec: {}\n",
+    );
+    write(
+        dir.path(),
+        "cat/all.yaml",
+        &location("all", &["./ok.yaml", "../outside.yaml"]),
+    );
+    write(
+        dir.path(),
+        "cat/ok.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: v\nspec: {}\n",
+    );
+    for start in [dir.path().join("cat/all.yaml"), dir.path().join("cat")] {
+        let e = Catalog::load(&start).unwrap_err();
+        assert_eq!(e.code_str(), "edgeward::catalog::target_outside_root");
+        let (file, line, _) = e.site().unwrap();
+        assert!(file.ends_with("all.yaml"), "{file}");
+        assert_eq!(line, 8);
+        assert!(e.to_string().contains("`../outside.yaml`"));
+    }
+    // a target that does not exist
+    write(
+        dir.path(),
+        "cat/all.yaml",
+        &location("all", &["./missing.yaml"]),
+    );
+    let e = Catalog::load(&dir.path().join("cat/all.yaml")).unwrap_err();
+    assert_eq!(e.code_str(), "edgeward::catalog::target_not_found");
+}
+
+#[test]
+fn odd_input_never_panics() {
+    let inputs = [
+        "",
+        "---\n---\n",
+        "[]",
+        "42",
+        "~",
+        "a: &x [*x]",
+        "a: *nope",
+        "{a: 1, a: 2}",
+        "? [a]\n: b\n",
+        "\t- x",
+        "kind: 7",
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: l}\nspec: {targets: [1, 2]}",
+        "apiVersion: backstage.io/v1alpha1\nkind: 'A B'\nmetadata: {name: l}\n",
+        "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata: {name: c, labels: {a: [1]}}\nspec: {type: s, lifecycle: l, owner: ':'}\n",
+        "a: &a [1,1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+    ];
+    for text in inputs {
+        let _ = Catalog::from_yaml_str("odd.yaml", text);
+        let _ = Catalog::from_api_json("odd.json", text);
+    }
+    assert!(Catalog::from_api_json("x.json", "{\"a\": 1}").is_err());
+    assert_eq!(
+        Catalog::from_yaml_str("empty.yaml", "")
+            .unwrap()
+            .catalog
+            .len(),
+        0
+    );
+}
+
+#[test]
+fn errors_render_with_the_file_line_and_snippet() {
+    let e = yaml_err(
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: jane doe!\nspec: {}\n",
+    );
+    let mut out = String::new();
+    miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .render_report(&mut out, &e)
+        .unwrap();
+    assert!(out.contains("edgeward::catalog::invalid_name"), "{out}");
+    assert!(out.contains("[bad.yaml:4:9]"), "{out}");
+    assert!(out.contains("name: jane doe!"), "{out}");
+}
