@@ -235,9 +235,13 @@ impl<'a, 'f> Cx<'a, 'f> {
                 Item::Policy(p) => {
                     if let Some(first) = self.policy_decl {
                         self.emit(
-                            Diagnostic::error("edgeward::duplicate_item", p.span, "a second `policy` item")
-                                .label("second `policy` here")
-                                .related(first.span, "first here"),
+                            Diagnostic::error(
+                                "edgeward::duplicate_item",
+                                p.span,
+                                "a second `policy` item",
+                            )
+                            .label("second `policy` here")
+                            .related(first.span, "first here"),
                         );
                     } else {
                         self.policy_decl = Some(p);
@@ -250,8 +254,12 @@ impl<'a, 'f> Cx<'a, 'f> {
                 Item::Principal(b) => {
                     if let Some(first) = self.principal_ast {
                         self.emit(
-                            Diagnostic::error("edgeward::duplicate_item", b.span, "a second `principal` binding")
-                                .related(first.span, "first here"),
+                            Diagnostic::error(
+                                "edgeward::duplicate_item",
+                                b.span,
+                                "a second `principal` binding",
+                            )
+                            .related(first.span, "first here"),
                         );
                     } else {
                         self.principal_ast = Some(b);
@@ -260,8 +268,12 @@ impl<'a, 'f> Cx<'a, 'f> {
                 Item::Service(b) => {
                     if let Some(first) = self.service_ast {
                         self.emit(
-                            Diagnostic::error("edgeward::duplicate_item", b.span, "a second `service` binding")
-                                .related(first.span, "first here"),
+                            Diagnostic::error(
+                                "edgeward::duplicate_item",
+                                b.span,
+                                "a second `service` binding",
+                            )
+                            .related(first.span, "first here"),
                         );
                     } else {
                         self.service_ast = Some(b);
@@ -288,7 +300,9 @@ impl<'a, 'f> Cx<'a, 'f> {
             .label("second definition");
             let d = match prev.module {
                 None => d.related(prev.decl.name.span, "first defined here"),
-                Some(m) => d.help(format!("`std::{m}` already defines `{name}`: pick another name")),
+                Some(m) => d.help(format!(
+                    "`std::{m}` already defines `{name}`: pick another name"
+                )),
             };
             self.emit(d);
             return;
@@ -297,7 +311,14 @@ impl<'a, 'f> Cx<'a, 'f> {
     }
 
     /// Adds a rule to the table and returns its index.
-    fn push_rule(&mut self, name: String, effect: Effect, route: Option<u32>, span: Span, cond: Option<ExprId>) -> RuleIdx {
+    fn push_rule(
+        &mut self,
+        name: String,
+        effect: Effect,
+        route: Option<u32>,
+        span: Span,
+        cond: Option<ExprId>,
+    ) -> RuleIdx {
         let (line, col) = line_col(self.input.source, span.start);
         let idx = RuleIdx(self.program.rules.len() as u32);
         self.program.rules.push(Rule {
@@ -312,7 +333,10 @@ impl<'a, 'f> Cx<'a, 'f> {
     }
 
     fn top_deny(&mut self, rule: &ast::Rule) {
-        let name = rule.name.as_ref().map_or_else(String::new, |n| n.name.clone());
+        let name = rule
+            .name
+            .as_ref()
+            .map_or_else(String::new, |n| n.name.clone());
         if let Some(prev) = self
             .program
             .top_denies
@@ -322,9 +346,13 @@ impl<'a, 'f> Cx<'a, 'f> {
         {
             let prev_span = prev.span;
             self.emit(
-                Diagnostic::error("edgeward::duplicate_rule", rule.span, format!("a second top-level rule named `{name}`"))
-                    .related(prev_span, "first here")
-                    .help("rule names are unique: they name the rule in every decision and report"),
+                Diagnostic::error(
+                    "edgeward::duplicate_rule",
+                    rule.span,
+                    format!("a second top-level rule named `{name}`"),
+                )
+                .related(prev_span, "first here")
+                .help("rule names are unique: they name the rule in every decision and report"),
             );
         }
         let ctx = expr::Ctx::top_level();
@@ -339,8 +367,12 @@ impl<'a, 'f> Cx<'a, 'f> {
         let (id, ty) = self.lower(e, ctx, &facts);
         if !matches!(ty, expr::Ty::Bool | expr::Ty::Err) {
             self.emit(
-                Diagnostic::error("edgeward::type_mismatch", e.span, "a rule's condition must be true or false")
-                    .label(format!("this is {}", ty.describe())),
+                Diagnostic::error(
+                    "edgeward::type_mismatch",
+                    e.span,
+                    "a rule's condition must be true or false",
+                )
+                .label(format!("this is {}", ty.describe())),
             );
         }
         id

@@ -40,12 +40,15 @@ pub type Res = Result<ExitCode, Fail>;
 
 /// Reads a text file, or says which one could not be read.
 pub fn read(path: &str) -> Result<String, Fail> {
-    std::fs::read_to_string(path).map_err(|e| Fail::Usage(format!("error: cannot read `{path}`: {e}")))
+    std::fs::read_to_string(path)
+        .map_err(|e| Fail::Usage(format!("error: cannot read `{path}`: {e}")))
 }
 
 /// Renders any miette diagnostic as plain or coloured text.
 pub fn render(diag: &dyn miette::Diagnostic) -> String {
-    let theme = if std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none() {
+    let theme = if std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none()
+    {
         GraphicalTheme::unicode()
     } else {
         GraphicalTheme::unicode_nocolor()
@@ -66,7 +69,9 @@ pub struct WithSource<D: miette::Diagnostic + std::fmt::Debug + std::fmt::Displa
     pub src: NamedSource<String>,
 }
 
-impl<D: miette::Diagnostic + std::fmt::Debug + std::fmt::Display + 'static> miette::Diagnostic for WithSource<D> {
+impl<D: miette::Diagnostic + std::fmt::Debug + std::fmt::Display + 'static> miette::Diagnostic
+    for WithSource<D>
+{
     fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
         self.inner.code()
     }
@@ -85,14 +90,25 @@ impl<D: miette::Diagnostic + std::fmt::Debug + std::fmt::Display + 'static> miet
 }
 
 /// Renders the front end's findings about one policy file.
-pub fn render_policy_diags(path: &str, source: &str, syntax: &[SyntaxError], diags: &[Diagnostic]) -> String {
+pub fn render_policy_diags(
+    path: &str,
+    source: &str,
+    syntax: &[SyntaxError],
+    diags: &[Diagnostic],
+) -> String {
     let mut out = String::new();
     for e in syntax {
-        let d = WithSource { inner: e.clone(), src: NamedSource::new(path, source.to_string()) };
+        let d = WithSource {
+            inner: e.clone(),
+            src: NamedSource::new(path, source.to_string()),
+        };
         out.push_str(&render(&d));
     }
     for e in diags {
-        let d = WithSource { inner: e.clone(), src: NamedSource::new(path, source.to_string()) };
+        let d = WithSource {
+            inner: e.clone(),
+            src: NamedSource::new(path, source.to_string()),
+        };
         out.push_str(&render(&d));
     }
     out
@@ -110,12 +126,19 @@ pub fn load_catalog(path: Option<&str>, show_warnings: bool) -> Result<Option<Lo
             }
             Ok(Some(loaded))
         }
-        Err(e) => Err(Fail::Check(format!("{}error: the catalog `{path}` cannot be used", render(&e)))),
+        Err(e) => Err(Fail::Check(format!(
+            "{}error: the catalog `{path}` cannot be used",
+            render(&e)
+        ))),
     }
 }
 
 /// Compiles a policy file or stops with its diagnostics (exit 1); warnings go to stderr when asked.
-pub fn compile(path: &str, catalog: Option<&Catalog>, show_warnings: bool) -> Result<edgeward::ir::Program, Fail> {
+pub fn compile(
+    path: &str,
+    catalog: Option<&Catalog>,
+    show_warnings: bool,
+) -> Result<edgeward::ir::Program, Fail> {
     let source = read(path)?;
     if catalog.is_none() && policy_names_entities(&source) {
         return Err(Fail::Usage(format!(
@@ -126,7 +149,13 @@ pub fn compile(path: &str, catalog: Option<&Catalog>, show_warnings: bool) -> Re
     let catalog = match catalog {
         Some(c) => c,
         None => {
-            empty = Catalog::default();
+            empty = Catalog::from_yaml_str("(no catalog)", "")
+                .map_err(|e| {
+                    Fail::Usage(format!(
+                        "internal error: an empty catalog does not load: {e}"
+                    ))
+                })?
+                .catalog;
             &empty
         }
     };
@@ -140,7 +169,11 @@ pub fn compile(path: &str, catalog: Option<&Catalog>, show_warnings: bool) -> Re
         Err(r) => {
             let mut msg = render_policy_diags(path, &source, &r.syntax, &r.diagnostics);
             let n = r.syntax.len() + r.diagnostics.iter().filter(|d| d.is_error()).count();
-            let _ = write!(msg, "error: `{path}` has {n} error{}", if n == 1 { "" } else { "s" });
+            let _ = write!(
+                msg,
+                "error: `{path}` has {n} error{}",
+                if n == 1 { "" } else { "s" }
+            );
             Err(Fail::Check(msg))
         }
     }
@@ -154,7 +187,9 @@ fn policy_names_entities(source: &str) -> bool {
             ExprKind::EntityRef(_) => true,
             ExprKind::List(items) => items.iter().any(expr),
             ExprKind::Call(_, args) => args.iter().any(expr),
-            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => expr(a) || expr(b),
+            ExprKind::Binary(_, a, b) | ExprKind::And(a, b) | ExprKind::Or(a, b) => {
+                expr(a) || expr(b)
+            }
             ExprKind::Has(a, _) | ExprKind::Not(a) | ExprKind::Paren(a) => expr(a),
             _ => false,
         }

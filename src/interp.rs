@@ -95,11 +95,18 @@ fn run(p: &Program, req: &Request, mut ex: Option<&mut Explanation>) -> Decision
         Some(Some(SlotValue::String(s))) => Some(s.clone()),
         _ => None,
     };
-    let (Some(method), Some(host), Some(path)) = (string_slot(0), string_slot(1), string_slot(2)) else {
-        return Decision { outcome: Outcome::BadInput, rule: None };
+    let (Some(method), Some(host), Some(path)) = (string_slot(0), string_slot(1), string_slot(2))
+    else {
+        return Decision {
+            outcome: Outcome::BadInput,
+            rule: None,
+        };
     };
     let Some((route_idx, route, params)) = pick_route(p, &method, &host, path.as_bytes()) else {
-        return Decision { outcome: Outcome::NoRoute, rule: None };
+        return Decision {
+            outcome: Outcome::NoRoute,
+            rule: None,
+        };
     };
     if let Some(ex) = ex.as_deref_mut() {
         ex.route = Some(route_idx);
@@ -107,31 +114,55 @@ fn run(p: &Program, req: &Request, mut ex: Option<&mut Explanation>) -> Decision
     let target = match &route.target {
         None => None,
         Some(Target::Fixed(e)) => Some(*e),
-        Some(Target::Template { parts, candidates, .. }) => {
+        Some(Target::Template {
+            parts, candidates, ..
+        }) => {
             let mut name = Vec::new();
             for part in parts {
                 match part {
                     TemplatePart::Lit(s) => name.extend_from_slice(s.as_bytes()),
-                    TemplatePart::Param(i) => name.extend_from_slice(params.get(*i as usize).map_or(&[][..], Vec::as_slice)),
+                    TemplatePart::Param(i) => name
+                        .extend_from_slice(params.get(*i as usize).map_or(&[][..], Vec::as_slice)),
                 }
             }
             name.make_ascii_lowercase();
             match candidates.binary_search_by(|(n, _)| n.as_bytes().cmp(&name[..])) {
                 Ok(i) => candidates.get(i).map(|(_, e)| *e),
-                Err(_) => return Decision { outcome: Outcome::UnknownTarget, rule: None },
+                Err(_) => {
+                    return Decision {
+                        outcome: Outcome::UnknownTarget,
+                        rule: None,
+                    };
+                }
             }
         }
     };
     let principal = bind(p, &slots);
     if let Some(ex) = ex.as_deref_mut() {
-        let name = |e: Option<EntityIdx>| e.and_then(|e| p.entities.get(e)).map(|i| i.r#ref.clone());
+        let name =
+            |e: Option<EntityIdx>| e.and_then(|e| p.entities.get(e)).map(|i| i.r#ref.clone());
         ex.target = name(target);
         ex.principal = name(principal);
     }
-    let env = Env { p, slots, params, target, principal };
-    let record = |ex: &mut Option<&mut Explanation>, rule: RuleIdx, truth: &Truth, by: Option<Span>, decisive: bool| {
+    let env = Env {
+        p,
+        slots,
+        params,
+        target,
+        principal,
+    };
+    let record = |ex: &mut Option<&mut Explanation>,
+                  rule: RuleIdx,
+                  truth: &Truth,
+                  by: Option<Span>,
+                  decisive: bool| {
         if let Some(ex) = ex.as_deref_mut() {
-            ex.steps.push(Step { rule, truth: truth.clone(), decided_by: by, decisive });
+            ex.steps.push(Step {
+                rule,
+                truth: truth.clone(),
+                decided_by: by,
+                decisive,
+            });
         }
     };
     for rule in p.top_denies.iter().chain(&route.denies) {
@@ -139,7 +170,10 @@ fn run(p: &Program, req: &Request, mut ex: Option<&mut Explanation>) -> Decision
         let decisive = truth != Truth::False;
         record(&mut ex, *rule, &truth, by, decisive);
         if decisive {
-            return Decision { outcome: Outcome::Deny, rule: Some(rule.0) };
+            return Decision {
+                outcome: Outcome::Deny,
+                rule: Some(rule.0),
+            };
         }
     }
     for rule in &route.requires {
@@ -147,7 +181,10 @@ fn run(p: &Program, req: &Request, mut ex: Option<&mut Explanation>) -> Decision
         let decisive = truth != Truth::True;
         record(&mut ex, *rule, &truth, by, decisive);
         if decisive {
-            return Decision { outcome: Outcome::Require, rule: Some(rule.0) };
+            return Decision {
+                outcome: Outcome::Require,
+                rule: Some(rule.0),
+            };
         }
     }
     for rule in &route.allows {
@@ -155,24 +192,37 @@ fn run(p: &Program, req: &Request, mut ex: Option<&mut Explanation>) -> Decision
         let decisive = truth == Truth::True;
         record(&mut ex, *rule, &truth, by, decisive);
         if decisive {
-            return Decision { outcome: Outcome::Allow, rule: Some(rule.0) };
+            return Decision {
+                outcome: Outcome::Allow,
+                rule: Some(rule.0),
+            };
         }
     }
-    Decision { outcome: Outcome::Default, rule: None }
+    Decision {
+        outcome: Outcome::Default,
+        rule: None,
+    }
 }
 
 /// The route that decides a request (§7.2) with its decoded params.
-pub(crate) fn pick_route<'p>(p: &'p Program, method: &str, host: &str, path: &[u8]) -> Option<(u32, &'p Route, Vec<Vec<u8>>)> {
+pub(crate) fn pick_route<'p>(
+    p: &'p Program,
+    method: &str,
+    host: &str,
+    path: &[u8],
+) -> Option<(u32, &'p Route, Vec<Vec<u8>>)> {
     let segs = split_path(path);
     for idx in &p.route_order {
-        let Some(route) = p.routes.get(*idx as usize) else { continue };
+        let Some(route) = p.routes.get(*idx as usize) else {
+            continue;
+        };
         if !route.methods.includes(method) {
             continue;
         }
-        if let Some(h) = &route.host {
-            if !h.as_bytes().eq_ignore_ascii_case(host.as_bytes()) {
-                continue;
-            }
+        if let Some(h) = &route.host
+            && !h.as_bytes().eq_ignore_ascii_case(host.as_bytes())
+        {
+            continue;
         }
         if let Some(params) = match_path(route, &segs) {
             return Some((*idx, route, params));
@@ -226,12 +276,15 @@ pub fn percent_decode(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while let Some(&b) = s.get(i) {
-        if b == b'%' {
-            if let (Some(h), Some(l)) = (s.get(i + 1).and_then(|x| hex(*x)), s.get(i + 2).and_then(|x| hex(*x))) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+        if b == b'%'
+            && let (Some(h), Some(l)) = (
+                s.get(i + 1).and_then(|x| hex(*x)),
+                s.get(i + 2).and_then(|x| hex(*x)),
+            )
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
         }
         out.push(b);
         i += 1;
@@ -245,7 +298,10 @@ fn bind(p: &Program, slots: &[Option<SlotValue>]) -> Option<EntityIdx> {
         Some(Some(SlotValue::String(s))) => b.lookup(s),
         _ => None,
     };
-    p.principal.as_ref().and_then(try_binding).or_else(|| p.service.as_ref().and_then(try_binding))
+    p.principal
+        .as_ref()
+        .and_then(try_binding)
+        .or_else(|| p.service.as_ref().and_then(try_binding))
 }
 
 /// Whole-string glob: `*` any run, `?` one character (one UTF-8 sequence), all else literal.
@@ -330,7 +386,10 @@ impl<'a> Env<'a> {
     }
 
     fn fault(&self, id: ExprId, why: impl Into<String>) -> Fault {
-        Fault { span: self.p.span(id), why: why.into() }
+        Fault {
+            span: self.p.span(id),
+            why: why.into(),
+        }
     }
 
     fn eval(&self, id: ExprId, depth: u32) -> R<'a> {
@@ -361,7 +420,9 @@ impl<'a> Env<'a> {
                 }
             },
             Expr::Has(s) => V::Bool(matches!(self.slots.get(s.0 as usize), Some(Some(_)))),
-            Expr::Param(i) => V::Str(Cow::Owned(self.params.get(*i as usize).cloned().unwrap_or_default())),
+            Expr::Param(i) => V::Str(Cow::Owned(
+                self.params.get(*i as usize).cloned().unwrap_or_default(),
+            )),
             Expr::Target => match self.target {
                 Some(t) => V::Entity(t),
                 None => return Err(self.fault(id, "the route has no target")),
@@ -376,8 +437,18 @@ impl<'a> Env<'a> {
                 match self.p.entities.value(ent, *f) {
                     Some(v) => V::Str(Cow::Owned(v.as_bytes().to_vec())),
                     None => {
-                        let r = self.p.entities.get(ent).map_or("the entity", |i| i.r#ref.as_str());
-                        let key = self.p.entities.fields.get(f.0 as usize).map(|k| k.describe()).unwrap_or_default();
+                        let r = self
+                            .p
+                            .entities
+                            .get(ent)
+                            .map_or("the entity", |i| i.r#ref.as_str());
+                        let key = self
+                            .p
+                            .entities
+                            .fields
+                            .get(f.0 as usize)
+                            .map(|k| k.describe())
+                            .unwrap_or_default();
                         return Err(self.fault(id, format!("`{r}` has no `{key}`")));
                     }
                 }
@@ -387,8 +458,15 @@ impl<'a> Env<'a> {
                 match self.p.entities.related(ent, *rel) {
                     Related::To(t) => V::Entity(t),
                     Related::Absent | Related::Dangling => {
-                        let r = self.p.entities.get(ent).map_or("the entity", |i| i.r#ref.as_str());
-                        return Err(self.fault(id, format!("`{r}` has no {rel:?} in the catalog").to_lowercase()));
+                        let r = self
+                            .p
+                            .entities
+                            .get(ent)
+                            .map_or("the entity", |i| i.r#ref.as_str());
+                        return Err(self.fault(
+                            id,
+                            format!("`{r}` has no {rel:?} in the catalog").to_lowercase(),
+                        ));
                     }
                 }
             }
@@ -430,7 +508,11 @@ impl<'a> Env<'a> {
                 };
                 match self.eval(*b, d)? {
                     V::Cidr(net, prefix) => {
-                        let mask = if prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(prefix.min(128))) };
+                        let mask = if prefix == 0 {
+                            0
+                        } else {
+                            u128::MAX << (128 - u32::from(prefix.min(128)))
+                        };
                         V::Bool(ip & mask == net & mask)
                     }
                     _ => return Err(self.fault(*b, "not an ip range")),

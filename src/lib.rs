@@ -61,16 +61,36 @@ pub struct Rejected {
 ///
 /// Without a catalog the checker runs but no program is produced, so this returns `Rejected`
 /// holding only warnings; use [`check_source`] for `check`.
-pub fn compile(path: &str, source: &str, catalog: Option<&catalog::Catalog>) -> Result<Compiled, Rejected> {
+pub fn compile(
+    path: &str,
+    source: &str,
+    catalog: Option<&catalog::Catalog>,
+) -> Result<Compiled, Rejected> {
     let (file, syntax) = syntax::parse(source);
     if !syntax.is_empty() {
         // Items that did not parse are missing: checking the rest would report their uses as unknown.
-        return Err(Rejected { syntax, diagnostics: Vec::new() });
+        return Err(Rejected {
+            syntax,
+            diagnostics: Vec::new(),
+        });
     }
-    let checked = check::check(&file, &check::Input { path, source, catalog });
+    let checked = check::check(
+        &file,
+        &check::Input {
+            path,
+            source,
+            catalog,
+        },
+    );
     match checked.program {
-        Some(program) => Ok(Compiled { program, warnings: checked.diagnostics }),
-        None => Err(Rejected { syntax, diagnostics: checked.diagnostics }),
+        Some(program) => Ok(Compiled {
+            program,
+            warnings: checked.diagnostics,
+        }),
+        None => Err(Rejected {
+            syntax,
+            diagnostics: checked.diagnostics,
+        }),
     }
 }
 
@@ -78,8 +98,21 @@ pub fn compile(path: &str, source: &str, catalog: Option<&catalog::Catalog>) -> 
 pub fn check_source(path: &str, source: &str, catalog: Option<&catalog::Catalog>) -> Rejected {
     let (file, syntax) = syntax::parse(source);
     if !syntax.is_empty() {
-        return Rejected { syntax, diagnostics: Vec::new() };
+        return Rejected {
+            syntax,
+            diagnostics: Vec::new(),
+        };
     }
-    let checked = check::check(&file, &check::Input { path, source, catalog });
-    Rejected { syntax, diagnostics: checked.diagnostics }
+    let checked = check::check(
+        &file,
+        &check::Input {
+            path,
+            source,
+            catalog,
+        },
+    );
+    Rejected {
+        syntax,
+        diagnostics: checked.diagnostics,
+    }
 }

@@ -1,7 +1,7 @@
 //! The simulator: recorded traffic readers, replay, what-if diff and reports.
 
-pub mod traffic;
 pub mod eval;
+pub mod traffic;
 
 use serde::Serialize;
 
@@ -22,7 +22,11 @@ impl Verdict {
     /// The verdict of a module (or interpreter) decision, naming the rule from the rule table.
     pub fn of(d: Decision, rule_names: &[String]) -> Verdict {
         Verdict {
-            decision: if d.outcome == Outcome::Allow { "allow" } else { "deny" },
+            decision: if d.outcome == Outcome::Allow {
+                "allow"
+            } else {
+                "deny"
+            },
             outcome: d.outcome.as_str().to_string(),
             rule: d.rule.and_then(|r| rule_names.get(r as usize).cloned()),
         }
@@ -30,7 +34,11 @@ impl Verdict {
 
     /// A token failure: denied before any module is called.
     pub fn invalid_token(reason: crate::jwt::Reason) -> Verdict {
-        Verdict { decision: "deny", outcome: reason.outcome(), rule: None }
+        Verdict {
+            decision: "deny",
+            outcome: reason.outcome(),
+            rule: None,
+        }
     }
 
     pub fn is_allow(&self) -> bool {

@@ -15,37 +15,161 @@ pub enum Level {
 
 /// Every diagnostic code the checker emits, with its meaning.
 pub const CODES: &[(&str, Level, &str)] = &[
-    ("edgeward::unknown_module", Level::Error, "`use` names a module stdlib/ lacks"),
-    ("edgeward::claim_conflict", Level::Error, "two declarations of one claim disagree on its type"),
-    ("edgeward::bad_claim_type", Level::Error, "a claim type that tokens cannot carry"),
-    ("edgeward::duplicate_item", Level::Error, "a second `policy`, `principal` or `service` item, or a role defined twice"),
-    ("edgeward::unknown_claim", Level::Error, "a claim the schema does not declare"),
-    ("edgeward::unguarded_optional", Level::Error, "an optional value read without a `has` guard"),
-    ("edgeward::unknown_name", Level::Error, "a name that is no role, parameter or root"),
-    ("edgeward::unknown_field", Level::Error, "a field the value does not have"),
-    ("edgeward::unknown_param", Level::Error, "a `params.NAME` the route path lacks"),
-    ("edgeward::unknown_ref", Level::Error, "an entity ref the catalog does not hold"),
-    ("edgeward::bad_ref", Level::Error, "an entity ref that is not well formed"),
-    ("edgeward::type_mismatch", Level::Error, "an operator applied to values of the wrong types"),
-    ("edgeward::bad_literal", Level::Error, "a time, ip or duration literal that does not parse"),
-    ("edgeward::role_arity", Level::Error, "a role called with the wrong number or kind of arguments"),
-    ("edgeward::recursive_role", Level::Error, "a role that calls itself"),
-    ("edgeward::no_target", Level::Error, "`target` read where the route has none"),
-    ("edgeward::unknown_method", Level::Error, "a method that is not an HTTP method"),
-    ("edgeward::bad_path", Level::Error, "a route path that is not well formed"),
-    ("edgeward::template_param", Level::Error, "an entity template naming a param the path lacks"),
-    ("edgeward::ambiguous_route", Level::Error, "two routes that match the same requests equally specifically"),
-    ("edgeward::duplicate_rule", Level::Error, "two rules of one route share a name"),
-    ("edgeward::bad_binding", Level::Error, "a principal or service binding that cannot be resolved"),
-    ("edgeward::bad_test", Level::Error, "a test block that cannot run"),
-    ("edgeward::no_catalog", Level::Warning, "entity refs not checked: no catalog given"),
-    ("edgeward::never_holds", Level::Warning, "a rule whose condition is always false"),
-    ("edgeward::shadowed_allow", Level::Warning, "an allow that an unconditional deny always beats"),
-    ("edgeward::unused_role", Level::Warning, "a role no rule uses"),
-    ("edgeward::no_allow", Level::Warning, "a route that can only deny"),
-    ("edgeward::no_principal_binding", Level::Warning, "`principal` read in a policy with no `principal =` binding"),
-    ("edgeward::ambiguous_binding", Level::Warning, "a catalog value several entities share: it binds no one"),
-    ("edgeward::missing_field", Level::Warning, "a field some possible targets lack: reading it errs for them"),
+    (
+        "edgeward::unknown_module",
+        Level::Error,
+        "`use` names a module stdlib/ lacks",
+    ),
+    (
+        "edgeward::claim_conflict",
+        Level::Error,
+        "two declarations of one claim disagree on its type",
+    ),
+    (
+        "edgeward::bad_claim_type",
+        Level::Error,
+        "a claim type that tokens cannot carry",
+    ),
+    (
+        "edgeward::duplicate_item",
+        Level::Error,
+        "a second `policy`, `principal` or `service` item, or a role defined twice",
+    ),
+    (
+        "edgeward::unknown_claim",
+        Level::Error,
+        "a claim the schema does not declare",
+    ),
+    (
+        "edgeward::unguarded_optional",
+        Level::Error,
+        "an optional value read without a `has` guard",
+    ),
+    (
+        "edgeward::unknown_name",
+        Level::Error,
+        "a name that is no role, parameter or root",
+    ),
+    (
+        "edgeward::unknown_field",
+        Level::Error,
+        "a field the value does not have",
+    ),
+    (
+        "edgeward::unknown_param",
+        Level::Error,
+        "a `params.NAME` the route path lacks",
+    ),
+    (
+        "edgeward::unknown_ref",
+        Level::Error,
+        "an entity ref the catalog does not hold",
+    ),
+    (
+        "edgeward::bad_ref",
+        Level::Error,
+        "an entity ref that is not well formed",
+    ),
+    (
+        "edgeward::type_mismatch",
+        Level::Error,
+        "an operator applied to values of the wrong types",
+    ),
+    (
+        "edgeward::bad_literal",
+        Level::Error,
+        "a time, ip or duration literal that does not parse",
+    ),
+    (
+        "edgeward::role_arity",
+        Level::Error,
+        "a role called with the wrong number or kind of arguments",
+    ),
+    (
+        "edgeward::recursive_role",
+        Level::Error,
+        "a role that calls itself",
+    ),
+    (
+        "edgeward::no_target",
+        Level::Error,
+        "`target` read where the route has none",
+    ),
+    (
+        "edgeward::unknown_method",
+        Level::Error,
+        "a method that is not an HTTP method",
+    ),
+    (
+        "edgeward::bad_path",
+        Level::Error,
+        "a route path that is not well formed",
+    ),
+    (
+        "edgeward::template_param",
+        Level::Error,
+        "an entity template naming a param the path lacks",
+    ),
+    (
+        "edgeward::ambiguous_route",
+        Level::Error,
+        "two routes that match the same requests equally specifically",
+    ),
+    (
+        "edgeward::duplicate_rule",
+        Level::Error,
+        "two rules of one route share a name",
+    ),
+    (
+        "edgeward::bad_binding",
+        Level::Error,
+        "a principal or service binding that cannot be resolved",
+    ),
+    (
+        "edgeward::bad_test",
+        Level::Error,
+        "a test block that cannot run",
+    ),
+    (
+        "edgeward::no_catalog",
+        Level::Warning,
+        "entity refs not checked: no catalog given",
+    ),
+    (
+        "edgeward::never_holds",
+        Level::Warning,
+        "a rule whose condition is always false",
+    ),
+    (
+        "edgeward::shadowed_allow",
+        Level::Warning,
+        "an allow that an unconditional deny always beats",
+    ),
+    (
+        "edgeward::unused_role",
+        Level::Warning,
+        "a role no rule uses",
+    ),
+    (
+        "edgeward::no_allow",
+        Level::Warning,
+        "a route that can only deny",
+    ),
+    (
+        "edgeward::no_principal_binding",
+        Level::Warning,
+        "`principal` read in a policy with no `principal =` binding",
+    ),
+    (
+        "edgeward::ambiguous_binding",
+        Level::Warning,
+        "a catalog value several entities share: it binds no one",
+    ),
+    (
+        "edgeward::missing_field",
+        Level::Warning,
+        "a field some possible targets lack: reading it errs for them",
+    ),
 ];
 
 /// One diagnostic of the checker.

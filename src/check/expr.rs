@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use super::diag::Diagnostic;
 use super::Cx;
+use super::diag::Diagnostic;
 use crate::catalog::EntityRef;
 use crate::input::ClaimType;
 use crate::ir::{Expr, ExprId, FieldKey, Rel, SlotIdx, SlotSource, SlotType};
@@ -46,7 +46,16 @@ impl Ty {
 }
 
 /// The catalog kinds an entity type may name, lowercase.
-pub(crate) const KINDS: &[&str] = &["component", "api", "resource", "system", "domain", "group", "user", "location"];
+pub(crate) const KINDS: &[&str] = &[
+    "component",
+    "api",
+    "resource",
+    "system",
+    "domain",
+    "group",
+    "user",
+    "location",
+];
 
 /// `Component` for `component`, `API` for `api`.
 pub(crate) fn capitalise(kind: &str) -> String {
@@ -54,7 +63,9 @@ pub(crate) fn capitalise(kind: &str) -> String {
         "api" => "API".into(),
         k => {
             let mut c = k.chars();
-            c.next().map_or_else(String::new, |f| f.to_uppercase().collect::<String>() + c.as_str())
+            c.next().map_or_else(String::new, |f| {
+                f.to_uppercase().collect::<String>() + c.as_str()
+            })
         }
     }
 }
@@ -105,7 +116,13 @@ impl<'a, 'f> Cx<'a, 'f> {
         Some((idx, decl.ty, decl.optional))
     }
 
-    pub(crate) fn slot(&mut self, key: &str, source: SlotSource, ty: SlotType, optional: bool) -> SlotIdx {
+    pub(crate) fn slot(
+        &mut self,
+        key: &str,
+        source: SlotSource,
+        ty: SlotType,
+        optional: bool,
+    ) -> SlotIdx {
         if let Some(s) = self.slot_of.get(key) {
             return *s;
         }
@@ -166,10 +183,24 @@ impl<'a, 'f> Cx<'a, 'f> {
             "path" => (crate::ir::SLOT_PATH, Ty::Str),
             "time" => {
                 self.reads_time = true;
-                (self.slot("request.time", SlotSource::Time, SlotType::Int, false), Ty::Time)
+                (
+                    self.slot("request.time", SlotSource::Time, SlotType::Int, false),
+                    Ty::Time,
+                )
             }
-            "ip" => (self.slot("request.ip", SlotSource::Ip, SlotType::Ip, true), Ty::Ip),
-            "country" => (self.slot("request.country", SlotSource::Country, SlotType::String, true), Ty::Str),
+            "ip" => (
+                self.slot("request.ip", SlotSource::Ip, SlotType::Ip, true),
+                Ty::Ip,
+            ),
+            "country" => (
+                self.slot(
+                    "request.country",
+                    SlotSource::Country,
+                    SlotType::String,
+                    true,
+                ),
+                Ty::Str,
+            ),
             _ => return None,
         })
     }
@@ -186,9 +217,13 @@ impl<'a, 'f> Cx<'a, 'f> {
                 Some(t) => (self.push(Expr::Int(t), span), Ty::Time),
                 None => {
                     self.emit(
-                        Diagnostic::error("edgeward::bad_literal", lit.span, format!("`{}` is not an RFC 3339 time", lit.value))
-                            .label("not a time")
-                            .help("write a time like `time \"2026-12-20T00:00:00Z\"`"),
+                        Diagnostic::error(
+                            "edgeward::bad_literal",
+                            lit.span,
+                            format!("`{}` is not an RFC 3339 time", lit.value),
+                        )
+                        .label("not a time")
+                        .help("write a time like `time \"2026-12-20T00:00:00Z\"`"),
                     );
                     (self.push(Expr::Bool(false), span), Ty::Err)
                 }
@@ -210,8 +245,12 @@ impl<'a, 'f> Cx<'a, 'f> {
                     match &item.kind {
                         ExprKind::Str(s) => out.push(s.clone()),
                         _ => self.emit(
-                            Diagnostic::error("edgeward::type_mismatch", item.span, "list items must be string literals")
-                                .label("not a string literal"),
+                            Diagnostic::error(
+                                "edgeward::type_mismatch",
+                                item.span,
+                                "list items must be string literals",
+                            )
+                            .label("not a string literal"),
                         ),
                     }
                 }
@@ -250,8 +289,12 @@ impl<'a, 'f> Cx<'a, 'f> {
     fn expect_bool(&mut self, ty: &Ty, span: Span, what: &str) {
         if !matches!(ty, Ty::Bool | Ty::Err) {
             self.emit(
-                Diagnostic::error("edgeward::type_mismatch", span, format!("{what} needs true or false"))
-                    .label(format!("this is {}", ty.describe())),
+                Diagnostic::error(
+                    "edgeward::type_mismatch",
+                    span,
+                    format!("{what} needs true or false"),
+                )
+                .label(format!("this is {}", ty.describe())),
             );
         }
     }
@@ -282,9 +325,13 @@ impl<'a, 'f> Cx<'a, 'f> {
             },
             _ => {
                 self.emit(
-                    Diagnostic::error("edgeward::type_mismatch", root.span, "`has` tests `claims` or `request`")
-                        .label("not `claims` or `request`")
-                        .help("write `claims has NAME` or `request has ip`/`request has country`"),
+                    Diagnostic::error(
+                        "edgeward::type_mismatch",
+                        root.span,
+                        "`has` tests `claims` or `request`",
+                    )
+                    .label("not `claims` or `request`")
+                    .help("write `claims has NAME` or `request has ip`/`request has country`"),
                 );
                 (self.push(Expr::Bool(false), span), Ty::Err)
             }
@@ -298,21 +345,29 @@ impl<'a, 'f> Cx<'a, 'f> {
             None => "declare it in a `claims { ... }` block, or `use` the stdlib module of your identity provider".to_string(),
         };
         self.emit(
-            Diagnostic::error("edgeward::unknown_claim", span, format!("no claim `{name}` in the claims schema"))
-                .label("not declared")
-                .help(help),
+            Diagnostic::error(
+                "edgeward::unknown_claim",
+                span,
+                format!("no claim `{name}` in the claims schema"),
+            )
+            .label("not declared")
+            .help(help),
         );
     }
 
     fn unknown_request_field(&mut self, name: &str, span: Span) {
         const FIELDS: &[&str] = &["method", "path", "host", "ip", "country", "time"];
         self.emit(
-            Diagnostic::error("edgeward::unknown_field", span, format!("requests have no field `{name}`"))
-                .label("not a request field")
-                .help(match suggest(name, FIELDS.iter().copied()) {
-                    Some(s) => format!("did you mean `request.{s}`?"),
-                    None => "requests have `method`, `path`, `host`, `ip`, `country` and `time`".into(),
-                }),
+            Diagnostic::error(
+                "edgeward::unknown_field",
+                span,
+                format!("requests have no field `{name}`"),
+            )
+            .label("not a request field")
+            .help(match suggest(name, FIELDS.iter().copied()) {
+                Some(s) => format!("did you mean `request.{s}`?"),
+                None => "requests have `method`, `path`, `host`, `ip`, `country` and `time`".into(),
+            }),
         );
     }
 
@@ -320,26 +375,37 @@ impl<'a, 'f> Cx<'a, 'f> {
         let kind = r.kind.to_lowercase();
         if !KINDS.contains(&kind.as_str()) {
             self.emit(
-                Diagnostic::error("edgeward::bad_ref", r.span, format!("`{}` is not an entity kind", r.kind))
-                    .label("unknown kind")
-                    .help(match suggest(&kind, KINDS.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}:`?"),
-                        None => format!("kinds are {}", KINDS.join(", ")),
-                    }),
+                Diagnostic::error(
+                    "edgeward::bad_ref",
+                    r.span,
+                    format!("`{}` is not an entity kind", r.kind),
+                )
+                .label("unknown kind")
+                .help(match suggest(&kind, KINDS.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}:`?"),
+                    None => format!("kinds are {}", KINDS.join(", ")),
+                }),
             );
             return (self.push(Expr::Bool(false), span), Ty::Err);
         }
         if r.name.contains('{') {
             self.emit(
-                Diagnostic::error("edgeward::bad_ref", r.span, "a `{param}` template is only allowed in a route's target")
-                    .label("template outside `-> ENTITY`"),
+                Diagnostic::error(
+                    "edgeward::bad_ref",
+                    r.span,
+                    "a `{param}` template is only allowed in a route's target",
+                )
+                .label("template outside `-> ENTITY`"),
             );
             return (self.push(Expr::Bool(false), span), Ty::Err);
         }
         let ns = r.namespace.clone().unwrap_or_else(|| "default".to_string());
         let er = EntityRef::new(&kind, &ns, &r.name);
         let Some(catalog) = self.catalog else {
-            return (self.push(Expr::Entity(crate::ir::EntityIdx(0)), span), Ty::Entity(Some(kind)));
+            return (
+                self.push(Expr::Entity(crate::ir::EntityIdx(0)), span),
+                Ty::Entity(Some(kind)),
+            );
         };
         match catalog.lookup(&er) {
             Some(id) => {
@@ -352,28 +418,43 @@ impl<'a, 'f> Cx<'a, 'f> {
                     .map(|s| format!("did you mean `{s}`?"))
                     .unwrap_or_else(|| "add the entity to the catalog, or fix the ref".to_string());
                 self.emit(
-                    Diagnostic::error("edgeward::unknown_ref", r.span, format!("the catalog has no `{er}`"))
-                        .label("not in the catalog")
-                        .help(help),
+                    Diagnostic::error(
+                        "edgeward::unknown_ref",
+                        r.span,
+                        format!("the catalog has no `{er}`"),
+                    )
+                    .label("not in the catalog")
+                    .help(help),
                 );
                 (self.push(Expr::Bool(false), span), Ty::Err)
             }
         }
     }
 
-    fn path(&mut self, root: &ast::Ident, segs: &[PathSeg], ctx: &Ctx, facts: &Facts, span: Span) -> (ExprId, Ty) {
+    fn path(
+        &mut self,
+        root: &ast::Ident,
+        segs: &[PathSeg],
+        ctx: &Ctx,
+        facts: &Facts,
+        span: Span,
+    ) -> (ExprId, Ty) {
         let name = root.name.as_str();
-        if let Some((pname, arg, ty)) = &ctx.role_param {
-            if pname == name {
-                let (arg, ty) = (*arg, ty.clone());
-                return self.entity_path(arg, ty, segs, ctx, span, false);
-            }
+        if let Some((pname, arg, ty)) = &ctx.role_param
+            && pname == name
+        {
+            let (arg, ty) = (*arg, ty.clone());
+            return self.entity_path(arg, ty, segs, ctx, span, false);
         }
         match name {
             "claims" => self.claims_path(segs, facts, span),
             "request" => {
                 let Some(PathSeg::Field(f)) = segs.first() else {
-                    return self.bad_path(root, segs, "read a field of `request`, e.g. `request.method`");
+                    return self.bad_path(
+                        root,
+                        segs,
+                        "read a field of `request`, e.g. `request.method`",
+                    );
                 };
                 let Some((slot, ty)) = self.request_slot(&f.name) else {
                     self.unknown_request_field(&f.name, f.span);
@@ -383,7 +464,11 @@ impl<'a, 'f> Cx<'a, 'f> {
                     return self.no_more_fields(extra, &ty, span);
                 }
                 if matches!(f.name.as_str(), "ip" | "country") && !facts.present.contains(&slot) {
-                    self.unguarded(&format!("request.{}", f.name), &format!("request has {}", f.name), span);
+                    self.unguarded(
+                        &format!("request.{}", f.name),
+                        &format!("request has {}", f.name),
+                        span,
+                    );
                 }
                 (self.push(Expr::Slot(slot), span), ty)
             }
@@ -397,13 +482,25 @@ impl<'a, 'f> Cx<'a, 'f> {
                         None => {
                             let help = match suggest(&f.name, ps.iter().map(String::as_str)) {
                                 Some(s) => format!("did you mean `params.{s}`?"),
-                                None if ps.is_empty() => "this route's path has no `{param}` segments".to_string(),
-                                None => format!("this route's params are {}", ps.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")),
+                                None if ps.is_empty() => {
+                                    "this route's path has no `{param}` segments".to_string()
+                                }
+                                None => format!(
+                                    "this route's params are {}",
+                                    ps.iter()
+                                        .map(|p| format!("`{p}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
                             };
                             self.emit(
-                                Diagnostic::error("edgeward::unknown_param", f.span, format!("the route's path has no `{{{}}}`", f.name))
-                                    .label("not a param of this route")
-                                    .help(help),
+                                Diagnostic::error(
+                                    "edgeward::unknown_param",
+                                    f.span,
+                                    format!("the route's path has no `{{{}}}`", f.name),
+                                )
+                                .label("not a param of this route")
+                                .help(help),
                             );
                             return (self.push(Expr::Bool(false), span), Ty::Err);
                         }
@@ -411,9 +508,15 @@ impl<'a, 'f> Cx<'a, 'f> {
                     None if ctx.permissive => 0,
                     None => {
                         self.emit(
-                            Diagnostic::error("edgeward::unknown_param", span, "`params` outside a route")
-                                .label("no route here, so no params")
-                                .help("top-level rules apply to every route: read `request.path` instead"),
+                            Diagnostic::error(
+                                "edgeward::unknown_param",
+                                span,
+                                "`params` outside a route",
+                            )
+                            .label("no route here, so no params")
+                            .help(
+                                "top-level rules apply to every route: read `request.path` instead",
+                            ),
                         );
                         return (self.push(Expr::Bool(false), span), Ty::Err);
                     }
@@ -428,7 +531,11 @@ impl<'a, 'f> Cx<'a, 'f> {
                     Some(k) => k.clone(),
                     None if ctx.permissive => None,
                     None => {
-                        let msg = if ctx.in_route { "this route has no target" } else { "`target` outside a route" };
+                        let msg = if ctx.in_route {
+                            "this route has no target"
+                        } else {
+                            "`target` outside a route"
+                        };
                         self.emit(
                             Diagnostic::error("edgeward::no_target", span, msg)
                                 .label("no `-> ENTITY` here")
@@ -455,7 +562,13 @@ impl<'a, 'f> Cx<'a, 'f> {
                 if segs.is_empty() && self.roles.contains_key(name) {
                     return self.role_call(root, &[], ctx, facts, span);
                 }
-                let mut known: Vec<String> = vec!["claims".into(), "request".into(), "params".into(), "target".into(), "principal".into()];
+                let mut known: Vec<String> = vec![
+                    "claims".into(),
+                    "request".into(),
+                    "params".into(),
+                    "target".into(),
+                    "principal".into(),
+                ];
                 known.extend(self.roles.keys().cloned());
                 if let Some((p, _, _)) = &ctx.role_param {
                     known.push(p.clone());
@@ -465,9 +578,13 @@ impl<'a, 'f> Cx<'a, 'f> {
                     None => "names are roles, a role's parameter, or `claims`, `request`, `params`, `target`, `principal`".to_string(),
                 };
                 self.emit(
-                    Diagnostic::error("edgeward::unknown_name", root.span, format!("unknown name `{name}`"))
-                        .label("not a role or a root")
-                        .help(help),
+                    Diagnostic::error(
+                        "edgeward::unknown_name",
+                        root.span,
+                        format!("unknown name `{name}`"),
+                    )
+                    .label("not a role or a root")
+                    .help(help),
                 );
                 (self.push(Expr::Bool(false), span), Ty::Err)
             }
@@ -477,35 +594,53 @@ impl<'a, 'f> Cx<'a, 'f> {
     fn bad_path(&mut self, root: &ast::Ident, segs: &[PathSeg], help: &str) -> (ExprId, Ty) {
         let span = segs.iter().fold(root.span, |s, seg| s.join(seg.span()));
         self.emit(
-            Diagnostic::error("edgeward::unknown_field", span, format!("`{}` needs a field", root.name))
-                .label("incomplete")
-                .help(help.to_string()),
+            Diagnostic::error(
+                "edgeward::unknown_field",
+                span,
+                format!("`{}` needs a field", root.name),
+            )
+            .label("incomplete")
+            .help(help.to_string()),
         );
         (self.push(Expr::Bool(false), span), Ty::Err)
     }
 
     fn no_more_fields(&mut self, seg: &PathSeg, ty: &Ty, span: Span) -> (ExprId, Ty) {
         self.emit(
-            Diagnostic::error("edgeward::unknown_field", seg.span(), format!("{} has no fields", ty.describe()))
-                .label("no such field"),
+            Diagnostic::error(
+                "edgeward::unknown_field",
+                seg.span(),
+                format!("{} has no fields", ty.describe()),
+            )
+            .label("no such field"),
         );
         (self.push(Expr::Bool(false), span), Ty::Err)
     }
 
     fn unguarded(&mut self, what: &str, guard: &str, span: Span) {
         self.emit(
-            Diagnostic::error("edgeward::unguarded_optional", span, format!("`{what}` is optional and may be absent"))
-                .label("read without a `has` guard")
-                .help(format!("guard it in the same conjunction: `{guard} and ...`")),
+            Diagnostic::error(
+                "edgeward::unguarded_optional",
+                span,
+                format!("`{what}` is optional and may be absent"),
+            )
+            .label("read without a `has` guard")
+            .help(format!(
+                "guard it in the same conjunction: `{guard} and ...`"
+            )),
         );
     }
 
     fn claims_path(&mut self, segs: &[PathSeg], facts: &Facts, span: Span) -> (ExprId, Ty) {
         let Some(PathSeg::Field(f)) = segs.first() else {
             self.emit(
-                Diagnostic::error("edgeward::unknown_field", span, "`claims` needs a claim name")
-                    .label("incomplete")
-                    .help("write `claims.NAME`"),
+                Diagnostic::error(
+                    "edgeward::unknown_field",
+                    span,
+                    "`claims` needs a claim name",
+                )
+                .label("incomplete")
+                .help("write `claims.NAME`"),
             );
             return (self.push(Expr::Bool(false), span), Ty::Err);
         };
@@ -524,13 +659,25 @@ impl<'a, 'f> Cx<'a, 'f> {
             return self.no_more_fields(extra, &ty, span);
         }
         if optional && !facts.present.contains(&slot) {
-            self.unguarded(&format!("claims.{}", f.name), &format!("claims has {}", f.name), span);
+            self.unguarded(
+                &format!("claims.{}", f.name),
+                &format!("claims has {}", f.name),
+                span,
+            );
         }
         (self.push(Expr::Slot(slot), span), ty)
     }
 
     /// Fields of an entity value: `.kind .namespace .name .ref .owner .system .spec.X .metadata.X`.
-    fn entity_path(&mut self, mut id: ExprId, mut ty: Ty, segs: &[PathSeg], ctx: &Ctx, span: Span, is_target: bool) -> (ExprId, Ty) {
+    fn entity_path(
+        &mut self,
+        mut id: ExprId,
+        mut ty: Ty,
+        segs: &[PathSeg],
+        ctx: &Ctx,
+        span: Span,
+        is_target: bool,
+    ) -> (ExprId, Ty) {
         let mut i = 0;
         let mut direct_target = is_target;
         while let Some(seg) = segs.get(i) {
@@ -539,8 +686,12 @@ impl<'a, 'f> Cx<'a, 'f> {
             }
             let PathSeg::Field(f) = seg else {
                 self.emit(
-                    Diagnostic::error("edgeward::unknown_field", seg.span(), "entities are read with `.field`")
-                        .label("`[...]` only after `labels` or `annotations`"),
+                    Diagnostic::error(
+                        "edgeward::unknown_field",
+                        seg.span(),
+                        "entities are read with `.field`",
+                    )
+                    .label("`[...]` only after `labels` or `annotations`"),
                 );
                 return (self.push(Expr::Bool(false), span), Ty::Err);
             };
@@ -562,7 +713,11 @@ impl<'a, 'f> Cx<'a, 'f> {
                     }
                 }
                 "owner" | "system" => {
-                    let (rel, kind) = if f.name == "owner" { (Rel::Owner, None) } else { (Rel::System, Some("system".to_string())) };
+                    let (rel, kind) = if f.name == "owner" {
+                        (Rel::Owner, None)
+                    } else {
+                        (Rel::System, Some("system".to_string()))
+                    };
                     id = self.push(Expr::Related(id, rel), sub_span);
                     ty = Ty::Entity(kind);
                     direct_target = false;
@@ -582,9 +737,20 @@ impl<'a, 'f> Cx<'a, 'f> {
                     }
                     if path.len() < 2 {
                         self.emit(
-                            Diagnostic::error("edgeward::unknown_field", f.span, format!("`{}` is an object: read one of its fields", f.name))
-                                .label("needs a field")
-                                .help(format!("e.g. `{}`", if f.name == "spec" { "target.spec.lifecycle" } else { "target.metadata.labels[\"key\"]" })),
+                            Diagnostic::error(
+                                "edgeward::unknown_field",
+                                f.span,
+                                format!("`{}` is an object: read one of its fields", f.name),
+                            )
+                            .label("needs a field")
+                            .help(format!(
+                                "e.g. `{}`",
+                                if f.name == "spec" {
+                                    "target.spec.lifecycle"
+                                } else {
+                                    "target.metadata.labels[\"key\"]"
+                                }
+                            )),
                         );
                         return (self.push(Expr::Bool(false), span), Ty::Err);
                     }
@@ -597,7 +763,16 @@ impl<'a, 'f> Cx<'a, 'f> {
                     ty = Ty::Str;
                 }
                 other => {
-                    const FIELDS: &[&str] = &["kind", "namespace", "name", "ref", "owner", "system", "spec", "metadata"];
+                    const FIELDS: &[&str] = &[
+                        "kind",
+                        "namespace",
+                        "name",
+                        "ref",
+                        "owner",
+                        "system",
+                        "spec",
+                        "metadata",
+                    ];
                     self.emit(
                         Diagnostic::error("edgeward::unknown_field", f.span, format!("entities have no field `{other}`"))
                             .label("not an entity field")
@@ -613,16 +788,29 @@ impl<'a, 'f> Cx<'a, 'f> {
         (id, ty)
     }
 
-    fn role_call(&mut self, name: &ast::Ident, args: &[ast::Expr], ctx: &Ctx, facts: &Facts, span: Span) -> (ExprId, Ty) {
+    fn role_call(
+        &mut self,
+        name: &ast::Ident,
+        args: &[ast::Expr],
+        ctx: &Ctx,
+        facts: &Facts,
+        span: Span,
+    ) -> (ExprId, Ty) {
         let Some(def) = self.roles.get(&name.name) else {
             let known: Vec<String> = self.roles.keys().cloned().collect();
             self.emit(
-                Diagnostic::error("edgeward::unknown_name", name.span, format!("no role `{}`", name.name))
-                    .label("not a role")
-                    .help(match suggest(&name.name, known.iter().map(String::as_str)) {
+                Diagnostic::error(
+                    "edgeward::unknown_name",
+                    name.span,
+                    format!("no role `{}`", name.name),
+                )
+                .label("not a role")
+                .help(
+                    match suggest(&name.name, known.iter().map(String::as_str)) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => "define it with `role NAME = EXPR`".to_string(),
-                    }),
+                    },
+                ),
             );
             return (self.push(Expr::Bool(false), span), Ty::Err);
         };
@@ -631,9 +819,16 @@ impl<'a, 'f> Cx<'a, 'f> {
         self.used_roles.insert(name.name.clone());
         if self.role_stack.contains(&name.name) {
             self.emit(
-                Diagnostic::error("edgeward::recursive_role", name.span, format!("role `{}` uses itself", name.name))
-                    .label("recursive use")
-                    .help(format!("roles are expanded where they are used: `{}` must not depend on itself", self.role_stack.join("` → `"))),
+                Diagnostic::error(
+                    "edgeward::recursive_role",
+                    name.span,
+                    format!("role `{}` uses itself", name.name),
+                )
+                .label("recursive use")
+                .help(format!(
+                    "roles are expanded where they are used: `{}` must not depend on itself",
+                    self.role_stack.join("` → `")
+                )),
             );
             return (self.push(Expr::Bool(false), span), Ty::Err);
         }
@@ -653,25 +848,40 @@ impl<'a, 'f> Cx<'a, 'f> {
                 };
                 if !ok {
                     self.emit(
-                        Diagnostic::error("edgeward::role_arity", arg.span, format!("role `{}` takes a `{}`", name.name, p.kind.name))
-                            .label(format!("this is {}", aty.describe())),
+                        Diagnostic::error(
+                            "edgeward::role_arity",
+                            arg.span,
+                            format!("role `{}` takes a `{}`", name.name, p.kind.name),
+                        )
+                        .label(format!("this is {}", aty.describe())),
                     );
                 }
                 inner.role_param = Some((p.name.name.clone(), aid, aty));
             }
             (None, _) => {
                 self.emit(
-                    Diagnostic::error("edgeward::role_arity", span, format!("role `{}` takes no arguments", name.name))
-                        .label("arguments given")
-                        .help(format!("write `{}` alone", name.name)),
+                    Diagnostic::error(
+                        "edgeward::role_arity",
+                        span,
+                        format!("role `{}` takes no arguments", name.name),
+                    )
+                    .label("arguments given")
+                    .help(format!("write `{}` alone", name.name)),
                 );
                 return (self.push(Expr::Bool(false), span), Ty::Err);
             }
             (Some(p), _) => {
                 self.emit(
-                    Diagnostic::error("edgeward::role_arity", span, format!("role `{}` takes one `{}` argument", name.name, p.kind.name))
-                        .label("wrong number of arguments")
-                        .help(format!("write `{}(target)` or another `{}` value", name.name, p.kind.name)),
+                    Diagnostic::error(
+                        "edgeward::role_arity",
+                        span,
+                        format!("role `{}` takes one `{}` argument", name.name, p.kind.name),
+                    )
+                    .label("wrong number of arguments")
+                    .help(format!(
+                        "write `{}(target)` or another `{}` value",
+                        name.name, p.kind.name
+                    )),
                 );
                 return (self.push(Expr::Bool(false), span), Ty::Err);
             }
@@ -695,11 +905,26 @@ impl<'a, 'f> Cx<'a, 'f> {
         (id, Ty::Bool)
     }
 
-    fn binary(&mut self, op: BinOp, l: &ast::Expr, r: &ast::Expr, ctx: &Ctx, facts: &Facts, span: Span) -> (ExprId, Ty) {
+    fn binary(
+        &mut self,
+        op: BinOp,
+        l: &ast::Expr,
+        r: &ast::Expr,
+        ctx: &Ctx,
+        facts: &Facts,
+        span: Span,
+    ) -> (ExprId, Ty) {
         let (li, lt) = self.lower(l, ctx, facts);
         let (ri, rt) = self.lower(r, ctx, facts);
         if lt == Ty::Err || rt == Ty::Err {
-            return (self.push(Expr::Bool(false), span), if matches!(op, BinOp::Add | BinOp::Sub) { Ty::Err } else { Ty::Bool });
+            return (
+                self.push(Expr::Bool(false), span),
+                if matches!(op, BinOp::Add | BinOp::Sub) {
+                    Ty::Err
+                } else {
+                    Ty::Bool
+                },
+            );
         }
         let result = match op {
             BinOp::Eq | BinOp::Ne => {
@@ -707,7 +932,16 @@ impl<'a, 'f> Cx<'a, 'f> {
                     (Ty::Entity(_), Ty::Entity(_)) => true,
                     (a, b) => a == b && !matches!(a, Ty::Set | Ty::Cidr),
                 };
-                same.then(|| (if op == BinOp::Eq { Expr::Eq(li, ri) } else { Expr::Ne(li, ri) }, Ty::Bool))
+                same.then(|| {
+                    (
+                        if op == BinOp::Eq {
+                            Expr::Eq(li, ri)
+                        } else {
+                            Expr::Ne(li, ri)
+                        },
+                        Ty::Bool,
+                    )
+                })
             }
             BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
                 (lt == rt && matches!(lt, Ty::Int | Ty::Time | Ty::Duration)).then(|| {
@@ -724,30 +958,58 @@ impl<'a, 'f> Cx<'a, 'f> {
                 (Ty::Str, Ty::Set) => Some((Expr::SetHas { set: ri, elem: li }, Ty::Bool)),
                 (Ty::Ip, Ty::Cidr) => Some((Expr::IpIn(li, ri), Ty::Bool)),
                 (Ty::Entity(_), Ty::Entity(k)) if k.as_deref().is_none_or(|k| k == "group") => {
-                    Some((Expr::InGroup { member: li, group: ri }, Ty::Bool))
+                    Some((
+                        Expr::InGroup {
+                            member: li,
+                            group: ri,
+                        },
+                        Ty::Bool,
+                    ))
                 }
                 _ => None,
             },
             BinOp::Contains => match (&lt, &rt) {
                 (Ty::Set, Ty::Str) => Some((Expr::SetHas { set: li, elem: ri }, Ty::Bool)),
-                (Ty::Str, Ty::Str) => Some((Expr::StrContains { haystack: li, needle: ri }, Ty::Bool)),
+                (Ty::Str, Ty::Str) => Some((
+                    Expr::StrContains {
+                        haystack: li,
+                        needle: ri,
+                    },
+                    Ty::Bool,
+                )),
                 _ => None,
             },
-            BinOp::StartsWith | BinOp::EndsWith | BinOp::Matches => (lt == Ty::Str && rt == Ty::Str).then(|| {
-                let e = match op {
-                    BinOp::StartsWith => Expr::StartsWith(li, ri),
-                    BinOp::EndsWith => Expr::EndsWith(li, ri),
-                    _ => Expr::Matches(li, ri),
-                };
-                (e, Ty::Bool)
-            }),
-            BinOp::Owns => matches!((&lt, &rt), (Ty::Entity(_), Ty::Entity(_))).then_some((Expr::Owns { owner: li, owned: ri }, Ty::Bool)),
+            BinOp::StartsWith | BinOp::EndsWith | BinOp::Matches => {
+                (lt == Ty::Str && rt == Ty::Str).then(|| {
+                    let e = match op {
+                        BinOp::StartsWith => Expr::StartsWith(li, ri),
+                        BinOp::EndsWith => Expr::EndsWith(li, ri),
+                        _ => Expr::Matches(li, ri),
+                    };
+                    (e, Ty::Bool)
+                })
+            }
+            BinOp::Owns => matches!((&lt, &rt), (Ty::Entity(_), Ty::Entity(_))).then_some((
+                Expr::Owns {
+                    owner: li,
+                    owned: ri,
+                },
+                Ty::Bool,
+            )),
             BinOp::PartOf => match (&lt, &rt) {
-                (Ty::Entity(_), Ty::Entity(_)) => Some((Expr::PartOf { part: li, whole: ri }, Ty::Bool)),
+                (Ty::Entity(_), Ty::Entity(_)) => Some((
+                    Expr::PartOf {
+                        part: li,
+                        whole: ri,
+                    },
+                    Ty::Bool,
+                )),
                 _ => None,
             },
             BinOp::Add => match (&lt, &rt) {
-                (Ty::Time, Ty::Duration) | (Ty::Duration, Ty::Time) => Some((Expr::Add(li, ri), Ty::Time)),
+                (Ty::Time, Ty::Duration) | (Ty::Duration, Ty::Time) => {
+                    Some((Expr::Add(li, ri), Ty::Time))
+                }
                 (Ty::Duration, Ty::Duration) => Some((Expr::Add(li, ri), Ty::Duration)),
                 (Ty::Int, Ty::Int) => Some((Expr::Add(li, ri), Ty::Int)),
                 _ => None,
@@ -768,12 +1030,29 @@ impl<'a, 'f> Cx<'a, 'f> {
                     Diagnostic::error(
                         "edgeward::type_mismatch",
                         span,
-                        format!("`{}` cannot take {} and {}", op.as_str(), lt.describe(), rt.describe()),
+                        format!(
+                            "`{}` cannot take {} and {}",
+                            op.as_str(),
+                            lt.describe(),
+                            rt.describe()
+                        ),
                     )
-                    .label(format!("{} `{}` {}", lt.describe(), op.as_str(), rt.describe()))
+                    .label(format!(
+                        "{} `{}` {}",
+                        lt.describe(),
+                        op.as_str(),
+                        rt.describe()
+                    ))
                     .help(help),
                 );
-                (self.push(Expr::Bool(false), span), if matches!(op, BinOp::Add | BinOp::Sub) { Ty::Err } else { Ty::Bool })
+                (
+                    self.push(Expr::Bool(false), span),
+                    if matches!(op, BinOp::Add | BinOp::Sub) {
+                        Ty::Err
+                    } else {
+                        Ty::Bool
+                    },
+                )
             }
         }
     }
@@ -782,11 +1061,18 @@ impl<'a, 'f> Cx<'a, 'f> {
     fn check_candidates_have(&mut self, path: &[String], ctx: &Ctx, span: Span) {
         let _ = ctx;
         let Some(catalog) = self.catalog else { return };
-        let Some(route) = self.current_route_candidates.as_ref() else { return };
+        let Some(route) = self.current_route_candidates.as_ref() else {
+            return;
+        };
         let keys: Vec<&str> = path.iter().map(String::as_str).collect();
         let lacking: Vec<String> = route
             .iter()
-            .filter(|id| catalog.field(**id, &keys).and_then(|v| v.as_str()).is_none())
+            .filter(|id| {
+                catalog
+                    .field(**id, &keys)
+                    .and_then(|v| v.as_str())
+                    .is_none()
+            })
             .filter_map(|id| catalog.entity(*id).map(|e| e.name.clone()))
             .collect();
         if lacking.is_empty() {
@@ -794,7 +1080,11 @@ impl<'a, 'f> Cx<'a, 'f> {
         }
         let total = route.len();
         let shown: Vec<String> = lacking.iter().take(5).map(|n| format!("`{n}`")).collect();
-        let more = if lacking.len() > 5 { format!(" and {} more", lacking.len() - 5) } else { String::new() };
+        let more = if lacking.len() > 5 {
+            format!(" and {} more", lacking.len() - 5)
+        } else {
+            String::new()
+        };
         let key = crate::ir::FieldKey::Doc(path.to_vec()).describe();
         self.emit(
             Diagnostic::warning(
@@ -849,6 +1139,10 @@ pub(crate) fn parse_cidr(s: &str) -> Option<(std::net::IpAddr, u8)> {
     let v6 = crate::wasm::abi::ip16(ip);
     let bits = u128::from(v6);
     let total = prefix + offset;
-    let mask = if total == 0 { 0 } else { u128::MAX << (128 - u32::from(total)) };
+    let mask = if total == 0 {
+        0
+    } else {
+        u128::MAX << (128 - u32::from(total))
+    };
     Some((IpAddr::V6(std::net::Ipv6Addr::from(bits & mask)), total))
 }

@@ -9,7 +9,9 @@ use crate::syntax::ast::{self, Effect, ExprKind, PathSeg, Span};
 use crate::syntax::fuzzy::suggest;
 
 /// The HTTP methods a route may name.
-pub(crate) const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
+pub(crate) const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
+];
 
 /// A parsed route path.
 pub(crate) struct PathPattern {
@@ -45,28 +47,51 @@ impl<'a, 'f> Cx<'a, 'f> {
                     }
                 };
                 self.emit(
-                    Diagnostic::error("edgeward::unknown_method", m.span, format!("`{}` is not an HTTP method", m.name))
-                        .label("unknown method")
-                        .help(help),
+                    Diagnostic::error(
+                        "edgeward::unknown_method",
+                        m.span,
+                        format!("`{}` is not an HTTP method", m.name),
+                    )
+                    .label("unknown method")
+                    .help(help),
                 );
                 continue;
             }
             if list.contains(&m.name) {
-                self.emit(Diagnostic::error("edgeward::unknown_method", m.span, format!("`{}` is listed twice", m.name)).label("again"));
+                self.emit(
+                    Diagnostic::error(
+                        "edgeward::unknown_method",
+                        m.span,
+                        format!("`{}` is listed twice", m.name),
+                    )
+                    .label("again"),
+                );
                 continue;
             }
             list.push(m.name.clone());
         }
-        if any { Methods::Any } else { Methods::List(list) }
+        if any {
+            Methods::Any
+        } else {
+            Methods::List(list)
+        }
     }
 
     fn path_pattern(&mut self, lit: &ast::StrLit) -> PathPattern {
-        let mut pat = PathPattern { segments: Vec::new(), star: false, params: Vec::new() };
+        let mut pat = PathPattern {
+            segments: Vec::new(),
+            star: false,
+            params: Vec::new(),
+        };
         let Some(rest) = lit.value.strip_prefix('/') else {
             self.emit(
-                Diagnostic::error("edgeward::bad_path", lit.span, "a route path starts with `/`")
-                    .label("no leading `/`")
-                    .help(format!("write `\"/{}\"`", lit.value)),
+                Diagnostic::error(
+                    "edgeward::bad_path",
+                    lit.span,
+                    "a route path starts with `/`",
+                )
+                .label("no leading `/`")
+                .help(format!("write `\"/{}\"`", lit.value)),
             );
             return pat;
         };
@@ -81,24 +106,47 @@ impl<'a, 'f> Cx<'a, 'f> {
                     pat.star = true;
                 } else {
                     self.emit(
-                        Diagnostic::error("edgeward::bad_path", lit.span, "`*` may only end a route path")
-                            .label("`*` before the end")
-                            .help("`*` matches the rest of the path; use `{param}` for one segment"),
+                        Diagnostic::error(
+                            "edgeward::bad_path",
+                            lit.span,
+                            "`*` may only end a route path",
+                        )
+                        .label("`*` before the end")
+                        .help("`*` matches the rest of the path; use `{param}` for one segment"),
                     );
                 }
             } else if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                let valid = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                let valid =
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
                 if !valid {
-                    self.emit(Diagnostic::error("edgeward::bad_path", lit.span, format!("`{{{name}}}` is not a valid param")).label("bad param name"));
+                    self.emit(
+                        Diagnostic::error(
+                            "edgeward::bad_path",
+                            lit.span,
+                            format!("`{{{name}}}` is not a valid param"),
+                        )
+                        .label("bad param name"),
+                    );
                 } else if pat.params.iter().any(|p| p == name) {
-                    self.emit(Diagnostic::error("edgeward::bad_path", lit.span, format!("param `{name}` appears twice")).label("repeated param"));
+                    self.emit(
+                        Diagnostic::error(
+                            "edgeward::bad_path",
+                            lit.span,
+                            format!("param `{name}` appears twice"),
+                        )
+                        .label("repeated param"),
+                    );
                 }
                 pat.segments.push(Seg::Param(pat.params.len() as u32));
                 pat.params.push(name.to_string());
             } else if part.contains(['{', '}', '*']) {
                 self.emit(
-                    Diagnostic::error("edgeward::bad_path", lit.span, format!("`{part}` mixes a literal with `{{}}` or `*`"))
-                        .label("a segment is a literal, a whole `{param}`, or a final `*`"),
+                    Diagnostic::error(
+                        "edgeward::bad_path",
+                        lit.span,
+                        format!("`{part}` mixes a literal with `{{}}` or `*`"),
+                    )
+                    .label("a segment is a literal, a whole `{param}`, or a final `*`"),
                 );
             } else {
                 pat.segments.push(Seg::Lit((*part).to_string()));
@@ -109,7 +157,9 @@ impl<'a, 'f> Cx<'a, 'f> {
 
     fn host_name(&mut self, lit: &ast::StrLit) -> String {
         let h = lit.value.to_ascii_lowercase();
-        let ok = !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        let ok = !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
         if !ok {
             self.emit(
                 Diagnostic::error("edgeward::bad_path", lit.span, format!("`{}` is not a host name", lit.value))
@@ -120,20 +170,32 @@ impl<'a, 'f> Cx<'a, 'f> {
         h
     }
 
-    fn target(&mut self, r: &ast::EntityRefLit, pat: &PathPattern) -> (Option<Target>, Option<String>, Option<String>) {
+    fn target(
+        &mut self,
+        r: &ast::EntityRefLit,
+        pat: &PathPattern,
+    ) -> (Option<Target>, Option<String>, Option<String>) {
         let kind = r.kind.to_lowercase();
         if !KINDS.contains(&kind.as_str()) {
             self.emit(
-                Diagnostic::error("edgeward::bad_ref", r.span, format!("`{}` is not an entity kind", r.kind))
-                    .label("unknown kind")
-                    .help(match suggest(&kind, KINDS.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}:`?"),
-                        None => format!("kinds are {}", KINDS.join(", ")),
-                    }),
+                Diagnostic::error(
+                    "edgeward::bad_ref",
+                    r.span,
+                    format!("`{}` is not an entity kind", r.kind),
+                )
+                .label("unknown kind")
+                .help(match suggest(&kind, KINDS.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}:`?"),
+                    None => format!("kinds are {}", KINDS.join(", ")),
+                }),
             );
             return (None, None, None);
         }
-        let ns = r.namespace.clone().unwrap_or_else(|| "default".into()).to_lowercase();
+        let ns = r
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into())
+            .to_lowercase();
         let text = format!("{kind}:{ns}/{}", r.name.to_lowercase_keep_params());
         // Split the name into literal parts and `{param}`s.
         let mut parts = Vec::new();
@@ -142,7 +204,14 @@ impl<'a, 'f> Cx<'a, 'f> {
             match rest.find('{') {
                 Some(0) => {
                     let Some(close) = rest.find('}') else {
-                        self.emit(Diagnostic::error("edgeward::bad_ref", r.span, "an unclosed `{` in the target").label("no `}`"));
+                        self.emit(
+                            Diagnostic::error(
+                                "edgeward::bad_ref",
+                                r.span,
+                                "an unclosed `{` in the target",
+                            )
+                            .label("no `}`"),
+                        );
                         return (None, Some(kind), Some(text));
                     };
                     let name = rest.get(1..close).unwrap_or_default();
@@ -151,19 +220,26 @@ impl<'a, 'f> Cx<'a, 'f> {
                         None => {
                             let help = match suggest(name, pat.params.iter().map(String::as_str)) {
                                 Some(s) => format!("did you mean `{{{s}}}`?"),
-                                None => "the name can use the path's `{param}` segments only".to_string(),
+                                None => "the name can use the path's `{param}` segments only"
+                                    .to_string(),
                             };
                             self.emit(
-                                Diagnostic::error("edgeward::template_param", r.span, format!("the path has no `{{{name}}}`"))
-                                    .label("param not in the route path")
-                                    .help(help),
+                                Diagnostic::error(
+                                    "edgeward::template_param",
+                                    r.span,
+                                    format!("the path has no `{{{name}}}`"),
+                                )
+                                .label("param not in the route path")
+                                .help(help),
                             );
                         }
                     }
                     rest = rest.get(close + 1..).unwrap_or_default();
                 }
                 Some(i) => {
-                    parts.push(TemplatePart::Lit(rest.get(..i).unwrap_or_default().to_ascii_lowercase()));
+                    parts.push(TemplatePart::Lit(
+                        rest.get(..i).unwrap_or_default().to_ascii_lowercase(),
+                    ));
                     rest = rest.get(i..).unwrap_or_default();
                 }
                 None => {
@@ -174,7 +250,11 @@ impl<'a, 'f> Cx<'a, 'f> {
         }
         let templated = parts.iter().any(|p| matches!(p, TemplatePart::Param(_)));
         let Some(catalog) = self.catalog else {
-            return (Some(Target::Fixed(ir::EntityIdx(0))), Some(kind), Some(text));
+            return (
+                Some(Target::Fixed(ir::EntityIdx(0))),
+                Some(kind),
+                Some(text),
+            );
         };
         if templated {
             let mut candidates: Vec<(String, crate::catalog::EntityId)> = catalog
@@ -186,18 +266,37 @@ impl<'a, 'f> Cx<'a, 'f> {
                 .collect();
             candidates.sort();
             self.current_route_candidates = Some(candidates.iter().map(|(_, id)| *id).collect());
-            let cands = candidates.into_iter().map(|(n, id)| (n, self.entity(id))).collect();
-            (Some(Target::Template { kind: kind.clone(), namespace: ns, parts, candidates: cands }), Some(kind), Some(text))
+            let cands = candidates
+                .into_iter()
+                .map(|(n, id)| (n, self.entity(id)))
+                .collect();
+            (
+                Some(Target::Template {
+                    kind: kind.clone(),
+                    namespace: ns,
+                    parts,
+                    candidates: cands,
+                }),
+                Some(kind),
+                Some(text),
+            )
         } else {
             let er = EntityRef::new(&kind, &ns, &r.name);
             match catalog.lookup(&er) {
                 Some(id) => (Some(Target::Fixed(self.entity(id))), Some(kind), Some(text)),
                 None => {
-                    let help = catalog.suggest(&er).map_or_else(|| "add the entity to the catalog, or fix the ref".into(), |s| format!("did you mean `{s}`?"));
+                    let help = catalog.suggest(&er).map_or_else(
+                        || "add the entity to the catalog, or fix the ref".into(),
+                        |s| format!("did you mean `{s}`?"),
+                    );
                     self.emit(
-                        Diagnostic::error("edgeward::unknown_ref", r.span, format!("the catalog has no `{er}`"))
-                            .label("not in the catalog")
-                            .help(help),
+                        Diagnostic::error(
+                            "edgeward::unknown_ref",
+                            r.span,
+                            format!("the catalog has no `{er}`"),
+                        )
+                        .label("not in the catalog")
+                        .help(help),
                     );
                     (None, Some(kind), Some(text))
                 }
@@ -208,7 +307,12 @@ impl<'a, 'f> Cx<'a, 'f> {
     pub(crate) fn route(&mut self, host: Option<&ast::StrLit>, route: &ast::Route) {
         let route_idx = self.program.routes.len() as u32;
         let methods = self.methods(route);
-        let methods_text = route.methods.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join("|");
+        let methods_text = route
+            .methods
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join("|");
         let host = host.map(|h| self.host_name(h));
         let pat = self.path_pattern(&route.path);
         self.current_route_candidates = None;
@@ -257,7 +361,10 @@ impl<'a, 'f> Cx<'a, 'f> {
                         .help("rule names are unique per route: they name the rule in every decision, log line and report"),
                 );
             }
-            names.push((name.clone(), rule.name.as_ref().map_or(rule.span, |n| n.span)));
+            names.push((
+                name.clone(),
+                rule.name.as_ref().map_or(rule.span, |n| n.span),
+            ));
             let cond = rule.cond.as_ref().map(|c| self.lower_rule_cond(c, &ctx));
             let idx = self.push_rule(name, rule.effect, Some(route_idx), rule.span, cond);
             match rule.effect {
@@ -275,7 +382,10 @@ impl<'a, 'f> Cx<'a, 'f> {
         let routes = self.program.routes.clone();
         for (i, a) in routes.iter().enumerate() {
             for b in routes.iter().take(i) {
-                if a.host == b.host && same_requests(a, b) && methods_overlap(&a.methods, &b.methods) {
+                if a.host == b.host
+                    && same_requests(a, b)
+                    && methods_overlap(&a.methods, &b.methods)
+                {
                     self.emit(
                         Diagnostic::error(
                             "edgeward::ambiguous_route",
@@ -289,17 +399,31 @@ impl<'a, 'f> Cx<'a, 'f> {
                 }
             }
             let allows_possible = a.allows.iter().any(|r| {
-                self.program.rule(*r).and_then(|r| r.cond).is_none_or(|c| !matches!(self.program.expr(c), Some(Expr::Bool(false))))
+                self.program
+                    .rule(*r)
+                    .and_then(|r| r.cond)
+                    .is_none_or(|c| !matches!(self.program.expr(c), Some(Expr::Bool(false))))
             });
             if a.allows.is_empty() {
-                let msg = if a.denies.is_empty() && a.requires.is_empty() { "this route has no rules: it denies every request (`default`)" } else { "this route has no `allow`: it denies every request" };
+                let msg = if a.denies.is_empty() && a.requires.is_empty() {
+                    "this route has no rules: it denies every request (`default`)"
+                } else {
+                    "this route has no `allow`: it denies every request"
+                };
                 self.emit(
                     Diagnostic::warning("edgeward::no_allow", a.span, msg)
                         .label("only denies")
                         .help("add an `allow NAME when ...`, or remove the route if every request should be denied"),
                 );
             } else if !allows_possible {
-                self.emit(Diagnostic::warning("edgeward::no_allow", a.span, "no `allow` of this route can hold").label("only denies"));
+                self.emit(
+                    Diagnostic::warning(
+                        "edgeward::no_allow",
+                        a.span,
+                        "no `allow` of this route can hold",
+                    )
+                    .label("only denies"),
+                );
             }
             // An unconditional deny shadows every allow of the route.
             let unconditional = a
@@ -307,7 +431,10 @@ impl<'a, 'f> Cx<'a, 'f> {
                 .iter()
                 .chain(self.program.top_denies.iter())
                 .filter_map(|d| self.program.rule(*d))
-                .find(|d| d.cond.is_none_or(|c| matches!(self.program.expr(c), Some(Expr::Bool(true)))))
+                .find(|d| {
+                    d.cond
+                        .is_none_or(|c| matches!(self.program.expr(c), Some(Expr::Bool(true))))
+                })
                 .map(|d| (d.name.clone(), d.span));
             if let Some((deny, deny_span)) = unconditional {
                 for allow in &a.allows {
@@ -315,24 +442,32 @@ impl<'a, 'f> Cx<'a, 'f> {
                         let span = rule.span;
                         let name = rule.name.clone();
                         self.emit(
-                            Diagnostic::warning("edgeward::shadowed_allow", span, format!("`allow {name}` can never decide"))
-                                .label("always beaten")
-                                .related(deny_span, format!("`deny {deny}` holds for every request"))
-                                .help("give the deny a `when` condition, or remove the allow"),
+                            Diagnostic::warning(
+                                "edgeward::shadowed_allow",
+                                span,
+                                format!("`allow {name}` can never decide"),
+                            )
+                            .label("always beaten")
+                            .related(deny_span, format!("`deny {deny}` holds for every request"))
+                            .help("give the deny a `when` condition, or remove the allow"),
                         );
                     }
                 }
             }
         }
         for rule in self.program.rules.clone() {
-            if let Some(c) = rule.cond {
-                if crate::ir::optimise::folds_to(&self.program, c) == Some(false) {
-                    self.emit(
-                        Diagnostic::warning("edgeward::never_holds", rule.span, format!("`{} {}` can never hold", rule.effect.as_str(), rule.name))
-                            .label("its condition is always false")
-                            .help("fix the condition or remove the rule"),
-                    );
-                }
+            if let Some(c) = rule.cond
+                && crate::ir::optimise::folds_to(&self.program, c) == Some(false)
+            {
+                self.emit(
+                    Diagnostic::warning(
+                        "edgeward::never_holds",
+                        rule.span,
+                        format!("`{} {}` can never hold", rule.effect.as_str(), rule.name),
+                    )
+                    .label("its condition is always false")
+                    .help("fix the condition or remove the rule"),
+                );
             }
         }
     }
@@ -351,12 +486,16 @@ impl<'a, 'f> Cx<'a, 'f> {
         let kind = b.kind.name.to_lowercase();
         if !KINDS.contains(&kind.as_str()) {
             self.emit(
-                Diagnostic::error("edgeward::bad_binding", b.kind.span, format!("`{}` is not an entity kind", b.kind.name))
-                    .label("unknown kind")
-                    .help(match suggest(&kind, KINDS.iter().copied()) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => format!("kinds are {}", KINDS.join(", ")),
-                    }),
+                Diagnostic::error(
+                    "edgeward::bad_binding",
+                    b.kind.span,
+                    format!("`{}` is not an entity kind", b.kind.name),
+                )
+                .label("unknown kind")
+                .help(match suggest(&kind, KINDS.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("kinds are {}", KINDS.join(", ")),
+                }),
             );
             return None;
         }
@@ -368,7 +507,9 @@ impl<'a, 'f> Cx<'a, 'f> {
                 PathSeg::Index(k) => k.value.clone(),
             })
             .collect();
-        if !matches!(field.first().map(String::as_str), Some("spec" | "metadata")) || field.len() < 2 {
+        if !matches!(field.first().map(String::as_str), Some("spec" | "metadata"))
+            || field.len() < 2
+        {
             self.emit(
                 Diagnostic::error("edgeward::bad_binding", b.field_span, format!("a {what} binding compares a `spec.*` or `metadata.*` field"))
                     .label("not an entity field")
@@ -381,7 +522,14 @@ impl<'a, 'f> Cx<'a, 'f> {
                 [PathSeg::Field(f)] => match self.claim_slot(&f.name) {
                     Some((slot, crate::input::ClaimType::String, _)) => Some(slot),
                     Some(_) => {
-                        self.emit(Diagnostic::error("edgeward::bad_binding", b.value.span, format!("claim `{}` is not a string", f.name)).label("bindings compare a string claim"));
+                        self.emit(
+                            Diagnostic::error(
+                                "edgeward::bad_binding",
+                                b.value.span,
+                                format!("claim `{}` is not a string", f.name),
+                            )
+                            .label("bindings compare a string claim"),
+                        );
                         None
                     }
                     None => {
@@ -394,11 +542,19 @@ impl<'a, 'f> Cx<'a, 'f> {
             _ => None,
         };
         let Some(claim) = claim else {
-            if !self.diags.iter().any(|d| d.span.start >= b.value.span.start && d.span.end <= b.value.span.end) {
+            if !self
+                .diags
+                .iter()
+                .any(|d| d.span.start >= b.value.span.start && d.span.end <= b.value.span.end)
+            {
                 self.emit(
-                    Diagnostic::error("edgeward::bad_binding", b.value.span, format!("a {what} binding compares with a claim"))
-                        .label("not `claims.NAME`")
-                        .help("e.g. `== claims.email`"),
+                    Diagnostic::error(
+                        "edgeward::bad_binding",
+                        b.value.span,
+                        format!("a {what} binding compares with a claim"),
+                    )
+                    .label("not `claims.NAME`")
+                    .help("e.g. `== claims.email`"),
                 );
             }
             return None;
@@ -421,16 +577,31 @@ impl<'a, 'f> Cx<'a, 'f> {
             .collect();
         for (decl, _) in unused {
             self.emit(
-                Diagnostic::warning("edgeward::unused_role", decl.name.span, format!("role `{}` is never used", decl.name.name))
-                    .label("unused")
-                    .help("use it in a rule, or remove it"),
+                Diagnostic::warning(
+                    "edgeward::unused_role",
+                    decl.name.span,
+                    format!("role `{}` is never used", decl.name.name),
+                )
+                .label("unused")
+                .help("use it in a rule, or remove it"),
             );
-            let ctx = Ctx { permissive: true, in_route: true, ..Ctx::default() };
+            let ctx = Ctx {
+                permissive: true,
+                in_route: true,
+                ..Ctx::default()
+            };
             let ctx = match &decl.param {
                 Some(p) => {
                     let kind = p.kind.name.to_lowercase();
                     let id = self.program.push(Expr::Target, p.name.span);
-                    Ctx { role_param: Some((p.name.name.clone(), id, super::expr::Ty::Entity(Some(kind)))), ..ctx }
+                    Ctx {
+                        role_param: Some((
+                            p.name.name.clone(),
+                            id,
+                            super::expr::Ty::Entity(Some(kind)),
+                        )),
+                        ..ctx
+                    }
                 }
                 None => ctx,
             };
@@ -455,7 +626,11 @@ impl LowerKeepParams for String {
                 '}' => in_param = false,
                 _ => {}
             }
-            if in_param { out.push(c) } else { out.extend(c.to_lowercase()) }
+            if in_param {
+                out.push(c)
+            } else {
+                out.extend(c.to_lowercase())
+            }
         }
         out
     }
@@ -472,9 +647,12 @@ fn methods_overlap(a: &Methods, b: &Methods) -> bool {
 fn same_requests(a: &ir::Route, b: &ir::Route) -> bool {
     a.star == b.star
         && a.segments.len() == b.segments.len()
-        && a.segments.iter().zip(&b.segments).all(|(x, y)| match (x, y) {
-            (Seg::Lit(p), Seg::Lit(q)) => p == q,
-            (Seg::Param(_), Seg::Param(_)) => true,
-            _ => false,
-        })
+        && a.segments
+            .iter()
+            .zip(&b.segments)
+            .all(|(x, y)| match (x, y) {
+                (Seg::Lit(p), Seg::Lit(q)) => p == q,
+                (Seg::Param(_), Seg::Param(_)) => true,
+                _ => false,
+            })
 }

@@ -2,8 +2,8 @@
 
 use std::sync::OnceLock;
 
-use super::diag::Diagnostic;
 use super::Cx;
+use super::diag::Diagnostic;
 use crate::input::{ClaimDecl, ClaimType};
 use crate::syntax::ast::{self, Span, TypeExpr};
 use crate::syntax::fuzzy::suggest;
@@ -11,7 +11,10 @@ use crate::syntax::fuzzy::suggest;
 /// The stdlib modules, embedded at build time: `(name, source)`.
 pub const STDLIB: &[(&str, &str)] = &[
     ("backstage", include_str!("../../stdlib/backstage.ward")),
-    ("cloudflare_access", include_str!("../../stdlib/cloudflare_access.ward")),
+    (
+        "cloudflare_access",
+        include_str!("../../stdlib/cloudflare_access.ward"),
+    ),
     ("entra", include_str!("../../stdlib/entra.ward")),
     ("google", include_str!("../../stdlib/google.ward")),
     ("okta", include_str!("../../stdlib/okta.ward")),
@@ -57,7 +60,12 @@ impl Schema {
     }
 
     /// Declares a `claims` block's fields.
-    pub fn declare_block(&mut self, block: &ast::ClaimsBlock, module: Option<&'static str>, diags: &mut Vec<Diagnostic>) {
+    pub fn declare_block(
+        &mut self,
+        block: &ast::ClaimsBlock,
+        module: Option<&'static str>,
+        diags: &mut Vec<Diagnostic>,
+    ) {
         for field in &block.fields {
             let Some((ty, optional)) = claim_type(&field.ty, diags, module.is_none()) else {
                 continue;
@@ -77,8 +85,14 @@ impl Schema {
                     )
                     .label("declared again with another type");
                     d = match (prev.module, module) {
-                        (Some(m), _) => d.help(format!("`std::{m}` declares `{name}: {}`", spell(prev.decl.ty, prev.decl.optional))),
-                        (None, Some(m)) => d.help(format!("`std::{m}` declares `{name}: {}`", spell(ty, optional))),
+                        (Some(m), _) => d.help(format!(
+                            "`std::{m}` declares `{name}: {}`",
+                            spell(prev.decl.ty, prev.decl.optional)
+                        )),
+                        (None, Some(m)) => d.help(format!(
+                            "`std::{m}` declares `{name}: {}`",
+                            spell(ty, optional)
+                        )),
                         (None, None) => d,
                     };
                     if let (Some(p), Some(_)) = (prev.span, span) {
@@ -106,12 +120,20 @@ pub(crate) fn spell(ty: ClaimType, optional: bool) -> String {
         ClaimType::Time => "time",
         ClaimType::Set => "set<string>",
     };
-    if optional { format!("{base}?") } else { base.to_string() }
+    if optional {
+        format!("{base}?")
+    } else {
+        base.to_string()
+    }
 }
 
 const CLAIM_TYPES: &[&str] = &["string", "int", "bool", "time", "set<string>"];
 
-fn claim_type(t: &TypeExpr, diags: &mut Vec<Diagnostic>, report: bool) -> Option<(ClaimType, bool)> {
+fn claim_type(
+    t: &TypeExpr,
+    diags: &mut Vec<Diagnostic>,
+    report: bool,
+) -> Option<(ClaimType, bool)> {
     let (inner, optional) = match t {
         TypeExpr::Optional(inner, _) => (inner.as_ref(), true),
         other => (other, false),
@@ -136,12 +158,19 @@ fn claim_type(t: &TypeExpr, diags: &mut Vec<Diagnostic>, report: bool) -> Option
             _ => "this type".to_string(),
         };
         diags.push(
-            Diagnostic::error("edgeward::bad_claim_type", t.span(), format!("a claim cannot be of type `{written}`"))
-                .label("not a claim type")
-                .help(match suggest(&written, CLAIM_TYPES.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`? claims are {}", CLAIM_TYPES.join(", ")),
-                    None => format!("claims are {} (add `?` for an optional claim)", CLAIM_TYPES.join(", ")),
-                }),
+            Diagnostic::error(
+                "edgeward::bad_claim_type",
+                t.span(),
+                format!("a claim cannot be of type `{written}`"),
+            )
+            .label("not a claim type")
+            .help(match suggest(&written, CLAIM_TYPES.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`? claims are {}", CLAIM_TYPES.join(", ")),
+                None => format!(
+                    "claims are {} (add `?` for an optional claim)",
+                    CLAIM_TYPES.join(", ")
+                ),
+            }),
         );
     }
     ty.map(|t| (t, optional))
@@ -155,12 +184,20 @@ impl<'a, 'f> Cx<'a, 'f> {
             ["std", m] => *m,
             _ => {
                 self.emit(
-                    Diagnostic::error("edgeward::unknown_module", u.span, "only stdlib modules can be used")
-                        .label("not `std::MODULE`")
-                        .help(format!(
-                            "write `use std::MODULE`, one of {}",
-                            STDLIB.iter().map(|(n, _)| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                        )),
+                    Diagnostic::error(
+                        "edgeward::unknown_module",
+                        u.span,
+                        "only stdlib modules can be used",
+                    )
+                    .label("not `std::MODULE`")
+                    .help(format!(
+                        "write `use std::MODULE`, one of {}",
+                        STDLIB
+                            .iter()
+                            .map(|(n, _)| format!("`{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
                 );
                 return;
             }
@@ -168,15 +205,23 @@ impl<'a, 'f> Cx<'a, 'f> {
         let Some((name, file)) = stdlib().iter().find(|(n, _)| *n == module) else {
             let span = u.path.last().map_or(u.span, |i| i.span);
             self.emit(
-                Diagnostic::error("edgeward::unknown_module", span, format!("no stdlib module `{module}`"))
-                    .label("not in stdlib/")
-                    .help(match suggest(module, STDLIB.iter().map(|(n, _)| *n)) {
-                        Some(s) => format!("did you mean `std::{s}`?"),
-                        None => format!(
-                            "the stdlib has {}",
-                            STDLIB.iter().map(|(n, _)| format!("`std::{n}`")).collect::<Vec<_>>().join(", ")
-                        ),
-                    }),
+                Diagnostic::error(
+                    "edgeward::unknown_module",
+                    span,
+                    format!("no stdlib module `{module}`"),
+                )
+                .label("not in stdlib/")
+                .help(match suggest(module, STDLIB.iter().map(|(n, _)| *n)) {
+                    Some(s) => format!("did you mean `std::{s}`?"),
+                    None => format!(
+                        "the stdlib has {}",
+                        STDLIB
+                            .iter()
+                            .map(|(n, _)| format!("`std::{n}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }),
             );
             return;
         };
@@ -186,10 +231,8 @@ impl<'a, 'f> Cx<'a, 'f> {
                 ast::Item::Claims(c) => {
                     self.schema.declare_block(c, Some(name), &mut diags);
                 }
-                ast::Item::Role(r) => {
-                    if !self.roles.contains_key(&r.name.name) {
-                        self.define_role(r, Some(name));
-                    }
+                ast::Item::Role(r) if !self.roles.contains_key(&r.name.name) => {
+                    self.define_role(r, Some(name));
                 }
                 _ => {}
             }

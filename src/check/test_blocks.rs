@@ -1,14 +1,22 @@
 //! Test blocks (§7.11): each becomes a request with claims and an expected outcome.
 
-use super::diag::Diagnostic;
 use super::Cx;
+use super::diag::Diagnostic;
 use crate::input::{ClaimType, ClaimValue, Claims, Request};
 use crate::ir::{Expectation, SlotSource, Test};
 use crate::syntax::ast::{self, ExprKind, TestLine};
 use crate::syntax::fuzzy::suggest;
 
 /// The outcome names a test may expect (§3).
-const OUTCOMES: &[&str] = &["allow", "deny", "require", "default", "no_route", "unknown_target", "bad_input"];
+const OUTCOMES: &[&str] = &[
+    "allow",
+    "deny",
+    "require",
+    "default",
+    "no_route",
+    "unknown_target",
+    "bad_input",
+];
 
 impl<'a, 'f> Cx<'a, 'f> {
     pub(crate) fn test_block(&mut self, t: &ast::TestBlock) {
@@ -24,14 +32,26 @@ impl<'a, 'f> Cx<'a, 'f> {
                 TestLine::Request { method, url, .. } => {
                     if !super::routes::METHODS.contains(&method.name.as_str()) {
                         self.emit(
-                            Diagnostic::error("edgeward::bad_test", method.span, format!("`{}` is not an HTTP method", method.name))
-                                .label("unknown method")
-                                .maybe_help(suggest(&method.name.to_uppercase(), super::routes::METHODS.iter().copied()).map(|s| format!("did you mean `{s}`?"))),
+                            Diagnostic::error(
+                                "edgeward::bad_test",
+                                method.span,
+                                format!("`{}` is not an HTTP method", method.name),
+                            )
+                            .label("unknown method")
+                            .maybe_help(
+                                suggest(
+                                    &method.name.to_uppercase(),
+                                    super::routes::METHODS.iter().copied(),
+                                )
+                                .map(|s| format!("did you mean `{s}`?")),
+                            ),
                         );
                         ok = false;
                     }
                     match url::Url::parse(&url.value) {
-                        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {
+                        Ok(u)
+                            if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() =>
+                        {
                             let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
                             request = Some((method.name.clone(), host, u.path().to_string()));
                         }
@@ -58,14 +78,28 @@ impl<'a, 'f> Cx<'a, 'f> {
                 TestLine::At { time: lit, .. } => match crate::input::parse_rfc3339(&lit.value) {
                     Some(v) => time = Some(v),
                     None => {
-                        self.emit(Diagnostic::error("edgeward::bad_literal", lit.span, format!("`{}` is not an RFC 3339 time", lit.value)).label("not a time"));
+                        self.emit(
+                            Diagnostic::error(
+                                "edgeward::bad_literal",
+                                lit.span,
+                                format!("`{}` is not an RFC 3339 time", lit.value),
+                            )
+                            .label("not a time"),
+                        );
                         ok = false;
                     }
                 },
                 TestLine::Ip { addr, .. } => match addr.value.parse::<std::net::IpAddr>() {
                     Ok(a) => ip = Some(a),
                     Err(_) => {
-                        self.emit(Diagnostic::error("edgeward::bad_literal", addr.span, format!("`{}` is not an ip address", addr.value)).label("not an address"));
+                        self.emit(
+                            Diagnostic::error(
+                                "edgeward::bad_literal",
+                                addr.span,
+                                format!("`{}` is not an ip address", addr.value),
+                            )
+                            .label("not an address"),
+                        );
                         ok = false;
                     }
                 },
@@ -73,42 +107,73 @@ impl<'a, 'f> Cx<'a, 'f> {
                 TestLine::Expect { outcome, by, span } => {
                     let name = outcome.name.as_str();
                     let e = match (name, by) {
-                        ("allow", b) => Some(Expectation::Allow(b.as_ref().map(|b| b.name.clone()))),
+                        ("allow", b) => {
+                            Some(Expectation::Allow(b.as_ref().map(|b| b.name.clone())))
+                        }
                         ("deny", b) => Some(Expectation::Deny(b.as_ref().map(|b| b.name.clone()))),
-                        (o, None) if OUTCOMES.contains(&o) => Some(Expectation::Outcome(o.to_string())),
+                        (o, None) if OUTCOMES.contains(&o) => {
+                            Some(Expectation::Outcome(o.to_string()))
+                        }
                         (o, Some(b)) if OUTCOMES.contains(&o) => {
                             self.emit(
-                                Diagnostic::error("edgeward::bad_test", b.span, format!("`by` goes with `expect allow` or `expect deny`, not `{o}`"))
-                                    .label("`by` here")
-                                    .help(format!("write `expect deny by {}`", b.name)),
+                                Diagnostic::error(
+                                    "edgeward::bad_test",
+                                    b.span,
+                                    format!(
+                                        "`by` goes with `expect allow` or `expect deny`, not `{o}`"
+                                    ),
+                                )
+                                .label("`by` here")
+                                .help(format!("write `expect deny by {}`", b.name)),
                             );
                             None
                         }
                         (o, _) => {
                             self.emit(
-                                Diagnostic::error("edgeward::bad_test", outcome.span, format!("`{o}` is not an outcome"))
-                                    .label("unknown outcome")
-                                    .help(match suggest(o, OUTCOMES.iter().copied()) {
+                                Diagnostic::error(
+                                    "edgeward::bad_test",
+                                    outcome.span,
+                                    format!("`{o}` is not an outcome"),
+                                )
+                                .label("unknown outcome")
+                                .help(
+                                    match suggest(o, OUTCOMES.iter().copied()) {
                                         Some(s) => format!("did you mean `{s}`?"),
                                         None => format!("outcomes are {}", OUTCOMES.join(", ")),
-                                    }),
+                                    },
+                                ),
                             );
                             None
                         }
                     };
-                    if let Some(b) = by {
-                        if !self.program.rules.iter().any(|r| r.name == b.name) {
-                            let names: Vec<String> = self.program.rules.iter().map(|r| r.name.clone()).collect();
-                            self.emit(
-                                Diagnostic::error("edgeward::bad_test", b.span, format!("no rule is named `{}`", b.name))
-                                    .label("unknown rule")
-                                    .maybe_help(suggest(&b.name, names.iter().map(String::as_str)).map(|s| format!("did you mean `{s}`?"))),
-                            );
-                            ok = false;
-                        }
+                    if let Some(b) = by
+                        && !self.program.rules.iter().any(|r| r.name == b.name)
+                    {
+                        let names: Vec<String> =
+                            self.program.rules.iter().map(|r| r.name.clone()).collect();
+                        self.emit(
+                            Diagnostic::error(
+                                "edgeward::bad_test",
+                                b.span,
+                                format!("no rule is named `{}`", b.name),
+                            )
+                            .label("unknown rule")
+                            .maybe_help(
+                                suggest(&b.name, names.iter().map(String::as_str))
+                                    .map(|s| format!("did you mean `{s}`?")),
+                            ),
+                        );
+                        ok = false;
                     }
                     if expect.is_some() {
-                        self.emit(Diagnostic::error("edgeward::bad_test", *span, "a test has one `expect`").label("second `expect`"));
+                        self.emit(
+                            Diagnostic::error(
+                                "edgeward::bad_test",
+                                *span,
+                                "a test has one `expect`",
+                            )
+                            .label("second `expect`"),
+                        );
                         ok = false;
                     }
                     match e {
@@ -120,18 +185,26 @@ impl<'a, 'f> Cx<'a, 'f> {
         }
         let Some((method, host, path)) = request else {
             self.emit(
-                Diagnostic::error("edgeward::bad_test", t.name.span, "this test has no `request` line")
-                    .label("no request")
-                    .help("add `request GET \"https://host/path\"`"),
+                Diagnostic::error(
+                    "edgeward::bad_test",
+                    t.name.span,
+                    "this test has no `request` line",
+                )
+                .label("no request")
+                .help("add `request GET \"https://host/path\"`"),
             );
             return;
         };
         let Some(expect) = expect else {
             if ok {
                 self.emit(
-                    Diagnostic::error("edgeward::bad_test", t.name.span, "this test has no `expect` line")
-                        .label("nothing expected")
-                        .help("add `expect allow`, `expect deny by NAME` or `expect OUTCOME`"),
+                    Diagnostic::error(
+                        "edgeward::bad_test",
+                        t.name.span,
+                        "this test has no `expect` line",
+                    )
+                    .label("nothing expected")
+                    .help("add `expect allow`, `expect deny by NAME` or `expect OUTCOME`"),
                 );
             }
             return;
@@ -139,9 +212,13 @@ impl<'a, 'f> Cx<'a, 'f> {
         // So that the interpreter and the module run the test alike (§7.11).
         if self.reads_time && time.is_none() {
             self.emit(
-                Diagnostic::error("edgeward::bad_test", t.name.span, "the policy reads `request.time`: this test needs `at time`")
-                    .label("no `at time`")
-                    .help("add `at time \"2026-11-28T10:00:00Z\"`"),
+                Diagnostic::error(
+                    "edgeward::bad_test",
+                    t.name.span,
+                    "the policy reads `request.time`: this test needs `at time`",
+                )
+                .label("no `at time`")
+                .help("add `at time \"2026-11-28T10:00:00Z\"`"),
             );
             ok = false;
         }
@@ -156,16 +233,31 @@ impl<'a, 'f> Cx<'a, 'f> {
             .collect();
         if !missing.is_empty() {
             self.emit(
-                Diagnostic::error("edgeward::bad_test", t.name.span, format!("the policy reads required claim `{}`: the test must give it", missing.join("`, `")))
-                    .label("claim left out")
-                    .help("add it to the test's `claims { ... }`"),
+                Diagnostic::error(
+                    "edgeward::bad_test",
+                    t.name.span,
+                    format!(
+                        "the policy reads required claim `{}`: the test must give it",
+                        missing.join("`, `")
+                    ),
+                )
+                .label("claim left out")
+                .help("add it to the test's `claims { ... }`"),
             );
             ok = false;
         }
         if ok {
             self.program.tests.push(Test {
                 name: t.name.value.clone(),
-                request: Request { method, host, path, time: time.unwrap_or(0), ip, country, claims },
+                request: Request {
+                    method,
+                    host,
+                    path,
+                    time: time.unwrap_or(0),
+                    ip,
+                    country,
+                    claims,
+                },
                 expect,
                 span: t.span,
             });
@@ -182,7 +274,9 @@ impl<'a, 'f> Cx<'a, 'f> {
             (ExprKind::Str(s), ClaimType::Set) => Some(ClaimValue::Set(vec![s.clone()])),
             (ExprKind::Int(i), ClaimType::Int) => Some(ClaimValue::Int(*i)),
             (ExprKind::Int(i), ClaimType::Time) => Some(ClaimValue::Time(*i)),
-            (ExprKind::Time(t), ClaimType::Time) => crate::input::parse_rfc3339(&t.value).map(ClaimValue::Time),
+            (ExprKind::Time(t), ClaimType::Time) => {
+                crate::input::parse_rfc3339(&t.value).map(ClaimValue::Time)
+            }
             (ExprKind::Bool(b), ClaimType::Bool) => Some(ClaimValue::Bool(*b)),
             (ExprKind::List(items), ClaimType::Set) => items
                 .iter()
@@ -196,8 +290,16 @@ impl<'a, 'f> Cx<'a, 'f> {
         };
         if v.is_none() {
             self.emit(
-                Diagnostic::error("edgeward::type_mismatch", value.span, format!("claim `{}` is declared `{}`", name.name, super::schema::spell(decl.ty, decl.optional)))
-                    .label("a value of another type"),
+                Diagnostic::error(
+                    "edgeward::type_mismatch",
+                    value.span,
+                    format!(
+                        "claim `{}` is declared `{}`",
+                        name.name,
+                        super::schema::spell(decl.ty, decl.optional)
+                    ),
+                )
+                .label("a value of another type"),
             );
         }
         v

@@ -34,25 +34,57 @@ pub fn check(a: CheckArgs) -> Res {
     let warnings = r.diagnostics.len() + r.syntax.len() - errors;
     match a.format {
         CheckFormat::Human => {
-            eprint!("{}", render_policy_diags(&a.policy, &source, &r.syntax, &r.diagnostics));
+            eprint!(
+                "{}",
+                render_policy_diags(&a.policy, &source, &r.syntax, &r.diagnostics)
+            );
             if errors == 0 {
                 println!(
                     "{}: ok{}",
                     a.policy,
-                    if warnings > 0 { format!(" ({warnings} warning{})", if warnings == 1 { "" } else { "s" }) } else { String::new() }
+                    if warnings > 0 {
+                        format!(
+                            " ({warnings} warning{})",
+                            if warnings == 1 { "" } else { "s" }
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
             } else {
-                eprintln!("error: `{}` has {errors} error{}", a.policy, if errors == 1 { "" } else { "s" });
+                eprintln!(
+                    "error: `{}` has {errors} error{}",
+                    a.policy,
+                    if errors == 1 { "" } else { "s" }
+                );
             }
         }
         CheckFormat::Json => {
             let mut items = Vec::new();
             for e in &r.syntax {
-                items.push(diag_json(&source, &a.policy, e.kind.code(), "error", &e.message, e.span, &e.label, e.help.as_deref()));
+                items.push(diag_json(
+                    &source,
+                    &a.policy,
+                    e.kind.code(),
+                    "error",
+                    &e.message,
+                    e.span,
+                    &e.label,
+                    e.help.as_deref(),
+                ));
             }
             for d in &r.diagnostics {
                 let sev = if d.is_error() { "error" } else { "warning" };
-                items.push(diag_json(&source, &a.policy, d.code, sev, &d.message, d.span, &d.label, d.help.as_deref()));
+                items.push(diag_json(
+                    &source,
+                    &a.policy,
+                    d.code,
+                    sev,
+                    &d.message,
+                    d.span,
+                    &d.label,
+                    d.help.as_deref(),
+                ));
             }
             if let Some(l) = &loaded {
                 for w in &l.warnings {
@@ -63,7 +95,11 @@ pub fn check(a: CheckArgs) -> Res {
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
         }
     }
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -114,7 +150,8 @@ pub fn fmt(a: FmtArgs) -> Res {
             if a.check {
                 unformatted.push(path.clone());
             } else {
-                std::fs::write(path, formatted).map_err(|e| Fail::Usage(format!("error: cannot write `{path}`: {e}")))?;
+                std::fs::write(path, formatted)
+                    .map_err(|e| Fail::Usage(format!("error: cannot write `{path}`: {e}")))?;
                 println!("formatted {path}");
             }
         }
@@ -147,7 +184,13 @@ pub struct CatalogArgs {
 pub fn catalog(a: CatalogArgs) -> Res {
     let loaded = match edgeward::catalog::Catalog::load(std::path::Path::new(&a.path)) {
         Ok(l) => l,
-        Err(e) => return Err(Fail::Check(format!("{}error: the catalog `{}` cannot be used", render(&e), a.path))),
+        Err(e) => {
+            return Err(Fail::Check(format!(
+                "{}error: the catalog `{}` cannot be used",
+                render(&e),
+                a.path
+            )));
+        }
     };
     let summary = edgeward::catalog::summary(&loaded);
     match a.format {
@@ -157,7 +200,10 @@ pub fn catalog(a: CatalogArgs) -> Res {
             }
             print!("{}", edgeward::catalog::render_text(&summary));
         }
-        TextOrJson::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
+        TextOrJson::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

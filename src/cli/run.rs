@@ -37,9 +37,13 @@ pub fn eval(a: EvalArgs) -> Res {
         Some(path) => read(path)?,
         None => a.request.clone(),
     };
-    let request: Value = serde_json::from_str(&text).map_err(|e| Fail::Usage(format!("error: the request is not JSON: {e}")))?;
+    let request: Value = serde_json::from_str(&text)
+        .map_err(|e| Fail::Usage(format!("error: the request is not JSON: {e}")))?;
     if a.policy.ends_with(".wasm") {
-        return Err(Fail::Usage("error: deciding on a `.wasm` module needs the module host, which this build lacks".into()));
+        return Err(Fail::Usage(
+            "error: deciding on a `.wasm` module needs the module host, which this build lacks"
+                .into(),
+        ));
     }
     let loaded = load_catalog(a.catalog.as_deref(), false)?;
     let program = compile(&a.policy, loaded.as_ref().map(|l| &l.catalog), false)?;
@@ -53,7 +57,13 @@ pub fn eval(a: EvalArgs) -> Res {
         Err(EvalInputError::Token(reason)) => (Verdict::invalid_token(reason), None),
         Err(EvalInputError::Bad(m)) => return Err(Fail::Usage(format!("error: {m}"))),
     };
-    print_verdict(&verdict, a.explain.then_some(()).and(explanation.as_ref()), &program, &source, a.format);
+    print_verdict(
+        &verdict,
+        a.explain.then_some(()).and(explanation.as_ref()),
+        &program,
+        &source,
+        a.format,
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -61,7 +71,13 @@ pub fn rule_names(p: &Program) -> Vec<String> {
     p.rules.iter().map(|r| r.name.clone()).collect()
 }
 
-fn print_verdict(v: &Verdict, ex: Option<&Explanation>, p: &Program, source: &str, format: TextOrJson) {
+fn print_verdict(
+    v: &Verdict,
+    ex: Option<&Explanation>,
+    p: &Program,
+    source: &str,
+    format: TextOrJson,
+) {
     match format {
         TextOrJson::Json => {
             let mut out = json!({"decision": v.decision, "outcome": v.outcome, "rule": v.rule});
@@ -96,13 +112,19 @@ fn snippet(source: &str, span: edgeward::syntax::ast::Span) -> String {
 /// The explanation as text: the route, the bindings, and every rule considered.
 pub fn explain_text(ex: &Explanation, p: &Program, source: &str) -> String {
     let mut out = String::new();
-    match ex.route.and_then(|r| p.routes.get(r as usize).map(|route| (r, route))) {
+    match ex
+        .route
+        .and_then(|r| p.routes.get(r as usize).map(|route| (r, route)))
+    {
         Some((i, r)) => {
             let _ = writeln!(
                 out,
                 "  route #{i}: {} {}{}",
                 r.methods_text,
-                r.host.as_deref().map(|h| format!("{h} ")).unwrap_or_default(),
+                r.host
+                    .as_deref()
+                    .map(|h| format!("{h} "))
+                    .unwrap_or_default(),
                 r.path_text
             );
         }
@@ -113,9 +135,15 @@ pub fn explain_text(ex: &Explanation, p: &Program, source: &str) -> String {
     if let Some(t) = &ex.target {
         let _ = writeln!(out, "  target: {t}");
     }
-    let _ = writeln!(out, "  principal: {}", ex.principal.as_deref().unwrap_or("(unbound)"));
+    let _ = writeln!(
+        out,
+        "  principal: {}",
+        ex.principal.as_deref().unwrap_or("(unbound)")
+    );
     for step in &ex.steps {
-        let Some(rule) = p.rules.get(step.rule.0 as usize) else { continue };
+        let Some(rule) = p.rules.get(step.rule.0 as usize) else {
+            continue;
+        };
         let value = match &step.truth {
             Truth::True => "true".to_string(),
             Truth::False => "false".to_string(),
@@ -174,8 +202,12 @@ pub struct TestArgs {
 /// Whether a verdict meets a test's expectation (§7.11).
 pub fn meets(v: &Verdict, e: &Expectation) -> bool {
     match e {
-        Expectation::Allow(by) => v.outcome == "allow" && by.as_ref().is_none_or(|b| v.rule.as_ref() == Some(b)),
-        Expectation::Deny(by) => v.decision == "deny" && by.as_ref().is_none_or(|b| v.rule.as_ref() == Some(b)),
+        Expectation::Allow(by) => {
+            v.outcome == "allow" && by.as_ref().is_none_or(|b| v.rule.as_ref() == Some(b))
+        }
+        Expectation::Deny(by) => {
+            v.decision == "deny" && by.as_ref().is_none_or(|b| v.rule.as_ref() == Some(b))
+        }
         Expectation::Outcome(o) => v.outcome == *o,
     }
 }
@@ -212,5 +244,9 @@ pub fn test(a: TestArgs) -> Res {
     }
     let total = program.tests.len();
     println!("{} passed, {failed} failed", total - failed);
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -11,10 +11,12 @@ use super::{Expr, ExprId, Program, Route, Seg};
 /// before one that goes on with `*`. Only on a tie does a host-bound route come before an any-host one.
 pub fn route_order(routes: &[Route]) -> Vec<u32> {
     let mut order: Vec<u32> = (0..routes.len() as u32).collect();
-    order.sort_by(|a, b| match (routes.get(*a as usize), routes.get(*b as usize)) {
-        (Some(x), Some(y)) => compare(x, y).then(a.cmp(b)),
-        _ => a.cmp(b),
-    });
+    order.sort_by(
+        |a, b| match (routes.get(*a as usize), routes.get(*b as usize)) {
+            (Some(x), Some(y)) => compare(x, y).then(a.cmp(b)),
+            _ => a.cmp(b),
+        },
+    );
     order
 }
 
@@ -69,7 +71,11 @@ fn fold_bool(p: &Program, id: ExprId, depth: u32) -> Option<bool> {
                 (Expr::Entity(x), Expr::Entity(y)) => x == y,
                 _ => return None,
             };
-            Some(if matches!(p.expr(id)?, Expr::Eq(..)) { eq } else { !eq })
+            Some(if matches!(p.expr(id)?, Expr::Eq(..)) {
+                eq
+            } else {
+                !eq
+            })
         }
         Expr::Lt(a, b) | Expr::Le(a, b) | Expr::Gt(a, b) | Expr::Ge(a, b) => {
             let (Expr::Int(x), Expr::Int(y)) = (p.expr(*a)?, p.expr(*b)?) else {
@@ -107,9 +113,16 @@ pub fn fold(p: &mut Program) {
                 Some(false) => p.expr(*b).cloned(),
                 None => None,
             },
-            Some(Expr::Not(_) | Expr::Eq(..) | Expr::Ne(..) | Expr::Lt(..) | Expr::Le(..) | Expr::Gt(..) | Expr::Ge(..) | Expr::SetHas { .. }) => {
-                fold_bool(p, id, 0).map(Expr::Bool)
-            }
+            Some(
+                Expr::Not(_)
+                | Expr::Eq(..)
+                | Expr::Ne(..)
+                | Expr::Lt(..)
+                | Expr::Le(..)
+                | Expr::Gt(..)
+                | Expr::Ge(..)
+                | Expr::SetHas { .. },
+            ) => fold_bool(p, id, 0).map(Expr::Bool),
             _ => None,
         };
         if let (Some(r), Some(slot)) = (replacement, p.exprs.get_mut(i)) {
