@@ -2,6 +2,7 @@
 
 pub mod front;
 pub mod run;
+pub mod sim;
 
 use std::fmt::Write as _;
 use std::path::Path;
