@@ -1,0 +1,289 @@
+//! A concise builder of IR programs (and requests) for codegen tests, reusable by differential tests.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use edgeward::input::{ClaimDecl, ClaimType, ClaimValue, Request};
+use edgeward::ir::entities::{EntityInfo, Related};
+use edgeward::ir::{
+    Binding, EntityIdx, Expr, ExprId, FieldIdx, FieldKey, Methods, Program, Route, Rule, RuleIdx,
+    Seg, Slot, SlotIdx, SlotSource, SlotType, Target,
+};
+use edgeward::syntax::ast::{Effect, Span};
+
+/// Builds a [`Program`] step by step.
+pub struct B {
+    pub p: Program,
+}
+
+impl Default for B {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn slot(name: &str, source: SlotSource, ty: SlotType, optional: bool) -> Slot {
+    Slot {
+        name: name.into(),
+        source,
+        ty,
+        optional,
+    }
+}
+
+impl B {
+    /// An empty program with the three request slots.
+    pub fn new() -> B {
+        B {
+            p: Program {
+                name: "test".into(),
+                version: Some(1),
+                source_hash: "sha256:00".into(),
+                catalog_hash: "sha256:00".into(),
+                claims: Vec::new(),
+                slots: vec![
+                    slot(
+                        "request.method",
+                        SlotSource::Method,
+                        SlotType::String,
+                        false,
+                    ),
+                    slot("request.host", SlotSource::Host, SlotType::String, false),
+                    slot("request.path", SlotSource::Path, SlotType::String, false),
+                ],
+                routes: Vec::new(),
+                rules: Vec::new(),
+                top_denies: Vec::new(),
+                exprs: Vec::new(),
+                spans: Vec::new(),
+                entities: Default::default(),
+                principal: None,
+                service: None,
+                tests: Vec::new(),
+            },
+        }
+    }
+
+    fn push_slot(&mut self, s: Slot) -> SlotIdx {
+        self.p.slots.push(s);
+        SlotIdx(self.p.slots.len() as u32 - 1)
+    }
+
+    pub fn time(&mut self) -> SlotIdx {
+        self.push_slot(slot("request.time", SlotSource::Time, SlotType::Int, false))
+    }
+
+    pub fn ip(&mut self) -> SlotIdx {
+        self.push_slot(slot("request.ip", SlotSource::Ip, SlotType::Ip, true))
+    }
+
+    pub fn country(&mut self) -> SlotIdx {
+        self.push_slot(slot(
+            "request.country",
+            SlotSource::Country,
+            SlotType::String,
+            true,
+        ))
+    }
+
+    /// Declares a claim and gives it a slot.
+    pub fn claim(&mut self, name: &str, ty: ClaimType, optional: bool) -> SlotIdx {
+        self.p.claims.push(ClaimDecl {
+            name: name.into(),
+            ty,
+            optional,
+        });
+        let sty = match ty {
+            ClaimType::String => SlotType::String,
+            ClaimType::Int | ClaimType::Time => SlotType::Int,
+            ClaimType::Bool => SlotType::Bool,
+            ClaimType::Set => SlotType::Set,
+        };
+        self.push_slot(slot(
+            &format!("claims.{name}"),
+            SlotSource::Claim(name.into()),
+            sty,
+            optional,
+        ))
+    }
+
+    pub fn e(&mut self, e: Expr) -> ExprId {
+        self.p.push(e, Span::default())
+    }
+
+    pub fn s(&mut self, s: &str) -> ExprId {
+        self.e(Expr::Str(s.into()))
+    }
+
+    /// A route; `path` like `/a/{x}/*`. Returns its index.
+    pub fn route(&mut self, methods: &str, host: Option<&str>, path: &str) -> u32 {
+        let mut segments = Vec::new();
+        let mut params = Vec::new();
+        let mut star = false;
+        let body = path.strip_prefix('/').unwrap_or(path);
+        if !body.is_empty() {
+            for s in body.split('/') {
+                if s == "*" {
+                    star = true;
+                } else if let Some(n) = s.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                    segments.push(Seg::Param(params.len() as u32));
+                    params.push(n.to_string());
+                } else {
+                    segments.push(Seg::Lit(s.into()));
+                }
+            }
+        }
+        let methods_v = if methods == "ANY" {
+            Methods::Any
+        } else {
+            Methods::List(methods.split('|').map(String::from).collect())
+        };
+        self.p.routes.push(Route {
+            methods: methods_v,
+            methods_text: methods.into(),
+            host: host.map(String::from),
+            path_text: path.into(),
+            segments,
+            star,
+            params,
+            target: None,
+            target_text: None,
+            denies: Vec::new(),
+            requires: Vec::new(),
+            allows: Vec::new(),
+            span: Span::default(),
+        });
+        self.p.routes.len() as u32 - 1
+    }
+
+    pub fn target(&mut self, route: u32, t: Target, text: &str) {
+        let r = &mut self.p.routes[route as usize];
+        r.target = Some(t);
+        r.target_text = Some(text.into());
+    }
+
+    /// A rule of a route (or top-level deny when `route` is `None`).
+    pub fn rule(
+        &mut self,
+        route: Option<u32>,
+        effect: Effect,
+        name: &str,
+        cond: Option<ExprId>,
+    ) -> RuleIdx {
+        let idx = RuleIdx(self.p.rules.len() as u32);
+        self.p.rules.push(Rule {
+            name: name.into(),
+            effect,
+            route,
+            source: format!("policy.ward:{}:1", idx.0 + 1),
+            cond,
+            span: Span::default(),
+        });
+        match route {
+            None => self.p.top_denies.push(idx),
+            Some(r) => {
+                let r = &mut self.p.routes[r as usize];
+                match effect {
+                    Effect::Allow => r.allows.push(idx),
+                    Effect::Deny => r.denies.push(idx),
+                    Effect::Require => r.requires.push(idx),
+                }
+            }
+        }
+        idx
+    }
+
+    pub fn allow(&mut self, route: u32, name: &str, cond: Option<ExprId>) -> RuleIdx {
+        self.rule(Some(route), Effect::Allow, name, cond)
+    }
+
+    /// An entity `kind:default/name`.
+    pub fn entity(&mut self, kind: &str, name: &str) -> EntityIdx {
+        let ents = &mut self.p.entities;
+        ents.list.push(EntityInfo {
+            r#ref: format!("{kind}:default/{name}"),
+            is_user: kind == "user",
+            owner: Related::Absent,
+            system: Related::Absent,
+            direct_groups: Vec::new(),
+            groups: Vec::new(),
+            part_of: Vec::new(),
+        });
+        for col in &mut ents.values {
+            col.push(None);
+        }
+        EntityIdx(ents.list.len() as u32 - 1)
+    }
+
+    pub fn info(&mut self, e: EntityIdx) -> &mut EntityInfo {
+        &mut self.p.entities.list[e.0 as usize]
+    }
+
+    /// A string field; returns its index.
+    pub fn field(&mut self, key: FieldKey) -> FieldIdx {
+        let ents = &mut self.p.entities;
+        if let Some(i) = ents.fields.iter().position(|f| *f == key) {
+            return FieldIdx(i as u32);
+        }
+        ents.fields.push(key);
+        ents.values.push(vec![None; ents.list.len()]);
+        FieldIdx(ents.fields.len() as u32 - 1)
+    }
+
+    pub fn set_field(&mut self, f: FieldIdx, e: EntityIdx, v: &str) {
+        self.p.entities.values[f.0 as usize][e.0 as usize] = Some(v.into());
+    }
+
+    /// `principal = kind where ... == claims.<slot>`, with `(key, entity)` entries.
+    pub fn binding(&mut self, claim: SlotIdx, ci: bool, entries: &[(&str, EntityIdx)]) -> Binding {
+        Binding {
+            kind: "user".into(),
+            field_text: "spec.profile.email".into(),
+            claim,
+            ascii_case_insensitive: ci,
+            table: entries
+                .iter()
+                .map(|(k, e)| {
+                    (
+                        if ci {
+                            k.to_ascii_lowercase()
+                        } else {
+                            k.to_string()
+                        },
+                        *e,
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+            ambiguous: Vec::new(),
+        }
+    }
+
+    pub fn build(self) -> Program {
+        self.p
+    }
+}
+
+/// A request with no claims, at time 0.
+pub fn req(method: &str, host: &str, path: &str) -> Request {
+    Request {
+        method: method.into(),
+        host: host.into(),
+        path: path.into(),
+        time: 0,
+        ip: None,
+        country: None,
+        claims: BTreeMap::new(),
+    }
+}
+
+/// Adds a claim to a request.
+pub fn with(mut r: Request, name: &str, v: ClaimValue) -> Request {
+    r.claims.insert(name.into(), v);
+    r
+}
+
+/// Sets the request's ip.
+pub fn with_ip(mut r: Request, ip: &str) -> Request {
+    r.ip = ip.parse::<IpAddr>().ok();
+    r
+}
