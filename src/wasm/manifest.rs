@@ -156,3 +156,19 @@ impl Manifest {
         self.rules.get(rule as usize).map(|r| r.name.as_str())
     }
 }
+
+/// The module's size without its manifest section (how DESIGN §3 counts large policies).
+pub fn size_without_manifest(bytes: &[u8]) -> Result<usize, ManifestError> {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| ManifestError::Module(e.to_string()))?;
+        if let wasmparser::Payload::CustomSection(c) = payload
+            && c.name() == MANIFEST_SECTION
+        {
+            let body = c.range().len();
+            // section id byte + LEB128 of the body size
+            let leb = (usize::BITS - body.leading_zeros()).div_ceil(7).max(1) as usize;
+            return Ok(bytes.len().saturating_sub(1 + leb + body));
+        }
+    }
+    Ok(bytes.len())
+}

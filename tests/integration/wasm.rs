@@ -86,6 +86,55 @@ fn empty_policy_is_tiny_and_answers_no_route() {
 }
 
 #[test]
+fn sizes_stay_small() {
+    let mut ex = t(build::example());
+    let whole = ex.bytes.len();
+    let bare = edgeward::wasm::manifest::size_without_manifest(&ex.bytes).unwrap();
+    eprintln!("example: {whole} bytes whole, {bare} without the manifest");
+    assert!(whole <= 8 * 1024, "example is {whole} bytes");
+    let jane = || {
+        let mut r = req("POST", "payments.acme.dev", "/deploy/payments-api");
+        r.time = 1_795_000_000;
+        r = with(r, "email", ClaimValue::String("Jane@acme.dev".into()));
+        with(r, "amr", ClaimValue::Set(vec!["pwd".into(), "mfa".into()]))
+    };
+    assert_eq!(ex.ask(&jane()), "allow by deploy");
+    let mut frozen = jane();
+    frozen.time = 1_797_724_800;
+    assert_eq!(ex.ask(&frozen), "deny by freeze");
+    let mut web = jane();
+    web.path = "/deploy/Payments-Web".into();
+    assert_eq!(ex.ask(&web), "default");
+    let mut nomfa = jane();
+    nomfa.claims.remove("amr");
+    assert_eq!(ex.ask(&nomfa), "require by require#1");
+    let mut kp = jane();
+    kp.country = Some("KP".into());
+    assert_eq!(ex.ask(&kp), "deny by embargo");
+    let bob = with(
+        req("GET", "payments.acme.dev", "/api/v1/payments/42"),
+        "email",
+        ClaimValue::String("bob@acme.dev".into()),
+    );
+    assert_eq!(ex.ask(&bob), "allow by reader");
+    assert_eq!(
+        ex.ask(&req("PUT", "other.dev", "/healthz")),
+        "allow by public"
+    );
+    let big = compile(&build::big(1000)).unwrap();
+    validate(&big);
+    let bare = edgeward::wasm::manifest::size_without_manifest(&big).unwrap();
+    if std::env::var("DUMP_WAT").is_ok() {
+        std::fs::write("/tmp/big.wat", to_wat(&big).unwrap()).unwrap();
+    }
+    eprintln!(
+        "1000 rules: {} bytes whole, {bare} without the manifest",
+        big.len()
+    );
+    assert!(bare <= 100 * 1024, "1000-rule policy is {bare} bytes");
+}
+
+#[test]
 fn manifest_round_trips_through_the_module() {
     let mut b = B::new();
     b.claim("email", ClaimType::String, true);
@@ -796,6 +845,40 @@ fn bad_input_cases() {
         "bad_input",
         "host refuses oversized encodings"
     );
+}
+
+#[test]
+fn raw_exports_never_trap_on_bad_lengths() {
+    let mut b = B::new();
+    b.claim("groups", ClaimType::Set, true);
+    let r = b.route("ANY", None, "/{x}");
+    b.allow(r, "ok", None);
+    let bytes = compile(&b.build()).unwrap();
+    let engine = wasmtime::Engine::default();
+    let module = wasmtime::Module::new(&engine, &bytes).unwrap();
+    let mut store = wasmtime::Store::new(&engine, ());
+    let inst = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+    let input = inst
+        .get_typed_func::<i32, i32>(&mut store, "edgeward_input")
+        .unwrap();
+    let decide = inst
+        .get_typed_func::<i32, i64>(&mut store, "edgeward_decide")
+        .unwrap();
+    let mem = inst.get_memory(&mut store, "memory").unwrap();
+    let addr = input.call(&mut store, 0).unwrap();
+    assert_ne!(addr, 0);
+    assert_eq!(input.call(&mut store, 65536).unwrap(), addr);
+    assert_eq!(input.call(&mut store, 65537).unwrap(), 0);
+    assert_eq!(input.call(&mut store, -1).unwrap(), 0);
+    // fill the buffer with plausible-looking long lengths
+    let junk: Vec<u8> = (0..65536u32)
+        .map(|i| if i % 5 == 0 { 1 } else { 0xFF })
+        .collect();
+    mem.write(&mut store, addr as usize, &junk).unwrap();
+    for len in [-1, i32::MIN, i32::MAX, 65537, 1 << 20, 65536, 0, 1, 5] {
+        let w = decide.call(&mut store, len).unwrap();
+        assert_eq!(w & 0xFFFF_FFFF, 7, "len {len}");
+    }
 }
 
 #[test]

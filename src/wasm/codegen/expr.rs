@@ -36,6 +36,52 @@ pub(crate) struct Ctx {
     pub err: u32,
     /// The target global is known to hold an entity.
     pub has_target: bool,
+    /// Slots known present here (bit k: slot k), from a `has` guard earlier in the conjunction.
+    pub present: u128,
+}
+
+fn bit(k: u32) -> u128 {
+    1u128.checked_shl(k).unwrap_or(0)
+}
+
+/// Levels of the blocks a route function's rules branch to with their rule index, per outcome.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Exits {
+    allow: Option<u32>,
+    deny: Option<u32>,
+    require: Option<u32>,
+}
+
+impl Exits {
+    pub fn set(&mut self, o: Outcome, level: u32) {
+        match o {
+            Outcome::Allow => self.allow = Some(level),
+            Outcome::Deny => self.deny = Some(level),
+            Outcome::Require => self.require = Some(level),
+            _ => {}
+        }
+    }
+
+    fn get(&self, o: Outcome) -> Option<u32> {
+        match o {
+            Outcome::Allow => self.allow,
+            Outcome::Deny => self.deny,
+            Outcome::Require => self.require,
+            _ => None,
+        }
+    }
+}
+
+/// Decides with `o` by rule `idx`: through the shared exit when there is one.
+fn decide(a: &mut Asm, exits: &Exits, o: Outcome, idx: u32) {
+    match exits.get(o) {
+        Some(level) => {
+            a.u32c(idx).br_to(level);
+        }
+        None => {
+            a.i64c(word(o, Some(idx))).ret();
+        }
+    }
 }
 
 /// The decision word of an outcome and rule.
@@ -159,6 +205,18 @@ impl Gen<'_> {
         a.get(t);
     }
 
+    /// The slots an expression proves present when it evaluates to `when`.
+    fn guards(&self, id: ExprId, when: bool) -> u128 {
+        match (self.p.expr(id), when) {
+            (Some(Expr::Has(k)), true) => bit(k.0),
+            (Some(Expr::Not(x)), _) => self.guards(*x, !when),
+            (Some(Expr::And(l, r)), true) | (Some(Expr::Or(l, r)), false) => {
+                self.guards(*l, when) | self.guards(*r, when)
+            }
+            _ => 0,
+        }
+    }
+
     /// Emits `id`, leaving its value on the stack (or branching to `cx.err`).
     pub fn expr(&mut self, a: &mut Asm, cx: Ctx, id: ExprId) -> Result<VTy, CodegenError> {
         let e = self.node(id)?.clone();
@@ -190,7 +248,10 @@ impl Gen<'_> {
             }
             Expr::Slot(k) => {
                 let s = self.lay.slot(k.0);
-                a.load32_at(s).op(I::I32Eqz).br_if_to(cx.err);
+                let required = self.p.slot(k).is_some_and(|s| !s.optional);
+                if !required && cx.present & bit(k.0) == 0 {
+                    a.load32_at(s).op(I::I32Eqz).br_if_to(cx.err);
+                }
                 match ty {
                     VTy::Str | VTy::Set => {
                         a.load32_at(s + 4).load32_at(s + 8);
@@ -207,7 +268,8 @@ impl Gen<'_> {
                 }
             }
             Expr::Has(k) => {
-                a.load32_at(self.lay.slot(k.0)).i32c(0).op(I::I32Ne);
+                // the decoder stores 1 for a present slot, 0 for an absent one
+                a.load32_at(self.lay.slot(k.0));
             }
             Expr::Param(i) => {
                 let p = self.lay.params + i * 8;
@@ -339,12 +401,17 @@ impl Gen<'_> {
                 let and = matches!(e, Expr::And(..));
                 self.expect(a, cx, l, VTy::Bool)?;
                 a.if_(BlockType::Result(ValType::I32));
+                // `r` runs only when `l` was true (and) or false (or): its guards hold there
+                let inner = Ctx {
+                    present: cx.present | self.guards(l, and),
+                    ..cx
+                };
                 if and {
-                    self.expect(a, cx, r, VTy::Bool)?;
+                    self.expect(a, inner, r, VTy::Bool)?;
                     a.else_().i32c(0);
                 } else {
                     a.i32c(1).else_();
-                    self.expect(a, cx, r, VTy::Bool)?;
+                    self.expect(a, inner, r, VTy::Bool)?;
                 }
                 a.end();
             }
@@ -356,12 +423,13 @@ impl Gen<'_> {
         Ok(ty)
     }
 
-    /// Emits one rule: returns its decision word from the function when it decides.
+    /// Emits one rule: when it decides, leaves the function (through `exits` when set).
     pub fn rule(
         &mut self,
         a: &mut Asm,
         idx: RuleIdx,
         has_target: bool,
+        exits: &Exits,
     ) -> Result<(), CodegenError> {
         let r = self
             .p
@@ -373,10 +441,9 @@ impl Gen<'_> {
             Effect::Deny => (Outcome::Deny, true),
             Effect::Require => (Outcome::Require, false),
         };
-        let w = word(outcome, Some(idx.0));
         let Some(cond) = cond else {
             if effect != Effect::Require {
-                a.i64c(w).ret();
+                decide(a, exits, outcome, idx.0);
             }
             return Ok(());
         };
@@ -386,6 +453,7 @@ impl Gen<'_> {
             let cx = Ctx {
                 err: next,
                 has_target,
+                present: 0,
             };
             self.expect(a, cx, cond, VTy::Bool)?;
             a.op(I::I32Eqz).br_if_to(next);
@@ -395,6 +463,7 @@ impl Gen<'_> {
             let cx = Ctx {
                 err: hit,
                 has_target,
+                present: 0,
             };
             self.expect(a, cx, cond, VTy::Bool)?;
             if decide_when_true {
@@ -403,7 +472,7 @@ impl Gen<'_> {
             a.br_if_to(next);
             a.end();
         }
-        a.i64c(w).ret();
+        decide(a, exits, outcome, idx.0);
         a.end();
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::cmp::Ordering;
 use wasm_encoder::{BlockType, Instruction as I, ValType};
 
 use super::asm::Asm;
-use super::expr::word;
+use super::expr::{Exits, word};
 use super::layout::INPUT_CAPACITY;
 use super::runtime::Helper;
 use super::{CodegenError, G_PRINCIPAL, G_ROUTE, G_TARGET, Gen, internal};
@@ -89,8 +89,12 @@ impl Gen<'_> {
         let len = 0;
         let nseg = a.local(ValType::I32);
         a.i32c(-1).op(I::GlobalSet(G_ROUTE));
+        // the length check must come first: `decode` trusts `len`
         a.get(len).u32c(INPUT_CAPACITY).op(I::I32GtU);
-        a.get(len).call(decode).op(I::I32Eqz).op(I::I32Or);
+        a.if_(BlockType::Empty);
+        a.i64c(word(Outcome::BadInput, None)).ret();
+        a.end();
+        a.get(len).call(decode).op(I::I32Eqz);
         a.if_(BlockType::Empty);
         a.i64c(word(Outcome::BadInput, None)).ret();
         a.end();
@@ -114,6 +118,36 @@ impl Gen<'_> {
             self.bind(&mut a, &b, self.p.principal.is_some())?;
         }
         let eq = self.helper(Helper::Eq)?;
+        // the request method as a bit among the methods routes name (0: none of them)
+        let mut names: Vec<String> = self
+            .p
+            .routes
+            .iter()
+            .filter_map(|r| match &r.methods {
+                Methods::List(ms) => Some(ms.clone()),
+                Methods::Any => None,
+            })
+            .flatten()
+            .collect();
+        names.sort();
+        names.dedup();
+        let mbits = a.local(ValType::I32);
+        let use_bits = names.len() <= 31;
+        if use_bits && !names.is_empty() {
+            let known = a.block(BlockType::Empty);
+            for (i, m) in names.iter().enumerate() {
+                let (p, n) = self.lay.str_bytes(m.as_bytes());
+                a.load32_at(method + 4)
+                    .load32_at(method + 8)
+                    .u32c(p)
+                    .u32c(n)
+                    .call(eq);
+                a.if_(BlockType::Empty);
+                a.i32c(1 << i).set(mbits).br_to(known);
+                a.end();
+            }
+            a.end();
+        }
         for k in route_order(&self.p.routes) {
             let r = self
                 .p
@@ -147,7 +181,17 @@ impl Gen<'_> {
                     }
                 }
             }
-            if let Methods::List(ms) = &r.methods {
+            if let (Methods::List(ms), true) = (&r.methods, use_bits) {
+                let mask = ms
+                    .iter()
+                    .filter_map(|m| names.iter().position(|n| n == m))
+                    .fold(0i32, |acc, i| acc | (1 << i));
+                a.get(mbits)
+                    .i32c(mask)
+                    .op(I::I32And)
+                    .op(I::I32Eqz)
+                    .br_if_to(fail);
+            } else if let Methods::List(ms) = &r.methods {
                 let ok = a.block(BlockType::Empty);
                 for m in ms {
                     let (p, n) = self.lay.str_bytes(m.as_bytes());
@@ -184,7 +228,7 @@ impl Gen<'_> {
     pub fn top_fn(&mut self) -> Result<Asm, CodegenError> {
         let mut a = Asm::new(0);
         for r in self.p.top_denies.clone() {
-            self.rule(&mut a, r, false)?;
+            self.rule(&mut a, r, false, &Exits::default())?;
         }
         a.i64c(0);
         Ok(a)
@@ -210,16 +254,19 @@ impl Gen<'_> {
             })
             .collect();
         if !params.is_empty() {
-            let pct = self.helper(Helper::PctDecode)?;
-            let (d, n) = (a.local(ValType::I32), a.local(ValType::I32));
-            a.u32c(self.lay.pbuf).set(d);
+            let param = self.helper(Helper::Param)?;
+            let mut dst = None;
             for (i, j) in params {
                 let sa = self.lay.segs + 8 * i as u32;
                 let pa = self.lay.params + 8 * j;
-                a.load32_at(sa).load32_at(sa + 4).get(d).call(pct).set(n);
-                a.i32c(0).get(d).st32(pa);
-                a.i32c(0).get(n).st32(pa + 4);
-                a.get(d).get(n).op(I::I32Add).set(d);
+                a.u32c(sa).u32c(pa);
+                match dst {
+                    None => a.u32c(self.lay.pbuf),
+                    Some(d) => a.get(d),
+                };
+                a.call(param);
+                let d = *dst.get_or_insert_with(|| a.local(ValType::I32));
+                a.set(d);
             }
         }
         match &r.target {
@@ -283,10 +330,30 @@ impl Gen<'_> {
             a.get(w).ret();
             a.end();
         }
-        for rule in r.denies.iter().chain(&r.requires).chain(&r.allows) {
-            self.rule(&mut a, *rule, has_target)?;
+        // each effect's rules branch to one shared exit with the rule index
+        let mut exits = Exits::default();
+        let used = [
+            (Outcome::Require, !r.requires.is_empty()),
+            (Outcome::Deny, !r.denies.is_empty()),
+            (Outcome::Allow, !r.allows.is_empty()),
+        ];
+        for (o, u) in used {
+            if u {
+                let level = a.block(BlockType::Result(ValType::I32));
+                exits.set(o, level);
+            }
         }
-        a.i64c(word(Outcome::Default, None));
+        for rule in r.denies.iter().chain(&r.requires).chain(&r.allows) {
+            self.rule(&mut a, *rule, has_target, &exits)?;
+        }
+        a.i64c(word(Outcome::Default, None)).ret();
+        for (o, u) in used.iter().rev() {
+            if *u {
+                a.end();
+                a.op(I::I64ExtendI32U).i64c(32).op(I::I64Shl);
+                a.i64c(i64::from(o.code())).op(I::I64Or).ret();
+            }
+        }
         Ok(a)
     }
 }

@@ -38,6 +38,9 @@ pub(crate) enum Helper {
     Hex,
     /// `(src, len, dst) -> i32`: percent-decodes, returns the decoded length.
     PctDecode,
+    /// `(segment entry, param entry, dst) -> i32`: decodes one param into `dst`, records it,
+    /// returns the next free byte.
+    Param,
     /// `(p, n) -> i32`: splits the path into the segment table, returns the segment count.
     Split,
     /// `(who, owned) -> i32`: Backstage `isEntityOwner`.
@@ -52,7 +55,9 @@ impl Helper {
             }
             Helper::Glob | Helper::SetHas => (&[I32, I32, I32, I32], &[I32]),
             Helper::CmpCi => (&[I32, I32, I32, I32, I32], &[I32]),
-            Helper::NextChar | Helper::IpIn | Helper::PctDecode => (&[I32, I32, I32], &[I32]),
+            Helper::NextChar | Helper::IpIn | Helper::PctDecode | Helper::Param => {
+                (&[I32, I32, I32], &[I32])
+            }
             Helper::Find => (&[I32, I32, I32], &[I64]),
             Helper::HasPair => (&[I32, I32, I64], &[I32]),
             Helper::LookupStr => (&[I32, I32, I32, I32, I32], &[I32]),
@@ -414,6 +419,21 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
             bump(&mut a, src, 1);
             a.br_to(l).end().end();
             a.get(o).get(dst).op(I::I32Sub);
+        }
+        Helper::Param => {
+            let pct = g.helper(Helper::PctDecode)?;
+            let (seg, param, dst) = (0, 1, 2);
+            let n = a.local(I32);
+            a.get(seg)
+                .ld32(0)
+                .get(seg)
+                .ld32(4)
+                .get(dst)
+                .call(pct)
+                .set(n);
+            a.get(param).get(dst).st32(0);
+            a.get(param).get(n).st32(4);
+            a.get(dst).get(n).op(I::I32Add);
         }
         Helper::Split => {
             let (segs, cap) = (g.lay.segs, g.lay.seg_cap);

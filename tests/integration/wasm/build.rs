@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use edgeward::input::{ClaimDecl, ClaimType, ClaimValue, Request};
+use edgeward::ir::TemplatePart;
 use edgeward::ir::entities::{EntityInfo, Related};
 use edgeward::ir::{
     Binding, EntityIdx, Expr, ExprId, FieldIdx, FieldKey, Methods, Program, Route, Rule, RuleIdx,
@@ -286,4 +287,154 @@ pub fn with(mut r: Request, name: &str, v: ClaimValue) -> Request {
 pub fn with_ip(mut r: Request, ip: &str) -> Request {
     r.ip = ip.parse::<IpAddr>().ok();
     r
+}
+
+/// The DESIGN §2 example, lowered by hand as the checker would lower it.
+pub fn example() -> Program {
+    use edgeward::ir::Rel;
+    let mut b = B::new();
+    let time = b.time();
+    let country = b.country();
+    for (n, t, o) in [
+        ("aud", ClaimType::Set, false),
+        ("exp", ClaimType::Time, false),
+        ("iat", ClaimType::Time, false),
+        ("nbf", ClaimType::Time, true),
+        ("iss", ClaimType::String, false),
+        ("sub", ClaimType::String, false),
+        ("type", ClaimType::String, false),
+        ("identity_nonce", ClaimType::String, true),
+        ("country", ClaimType::String, true),
+        ("preferred_username", ClaimType::String, true),
+        ("department", ClaimType::String, true),
+    ] {
+        b.p.claims.push(ClaimDecl {
+            name: n.into(),
+            ty: t,
+            optional: o,
+        });
+    }
+    let email = b.claim("email", ClaimType::String, true);
+    let cn = b.claim("common_name", ClaimType::String, true);
+    let amr = b.claim("amr", ClaimType::Set, true);
+    let groups = b.claim("groups", ClaimType::Set, true);
+    let jane = b.entity("user", "jane");
+    let bob = b.entity("user", "bob");
+    let team = b.entity("group", "payments-team");
+    let admins = b.entity("group", "platform-admins");
+    let api = b.entity("component", "payments-api");
+    let web = b.entity("component", "payments-web");
+    let bot = b.entity("component", "deploy-bot");
+    b.info(jane).direct_groups = vec![team];
+    b.info(jane).groups = vec![team];
+    b.info(bob).direct_groups = vec![admins];
+    b.info(bob).groups = vec![admins];
+    b.info(api).owner = Related::To(team);
+    b.info(web).owner = Related::To(team);
+    let lc = b.field(FieldKey::Doc(vec!["spec".into(), "lifecycle".into()]));
+    b.set_field(lc, api, "production");
+    b.set_field(lc, web, "experimental");
+    b.p.principal = Some(b.binding(
+        email,
+        true,
+        &[("jane@acme.dev", jane), ("bob@acme.dev", bob)],
+    ));
+    b.p.service = Some(b.binding(cn, false, &[("abc123.access", bot)]));
+    // deny embargo when request has country and request.country in ["KP", "IR"]
+    let has = b.e(Expr::Has(country));
+    let c = b.e(Expr::Slot(country));
+    let l = b.e(Expr::StrList(vec!["KP".into(), "IR".into()]));
+    let inl = b.e(Expr::SetHas { set: l, elem: c });
+    let cond = b.e(Expr::And(has, inl));
+    b.rule(None, Effect::Deny, "embargo", Some(cond));
+    let owner = |b: &mut B| {
+        let p = b.e(Expr::Principal);
+        let t = b.e(Expr::Target);
+        b.e(Expr::Owns { owner: p, owned: t })
+    };
+    let admin = |b: &mut B| {
+        let p = b.e(Expr::Principal);
+        let g = b.e(Expr::Entity(admins));
+        b.e(Expr::InGroup {
+            member: p,
+            group: g,
+        })
+    };
+    let r0 = b.route(
+        "GET|HEAD",
+        Some("payments.acme.dev"),
+        "/api/v1/payments/{id}",
+    );
+    b.target(r0, Target::Fixed(api), "component:default/payments-api");
+    let (o, a) = (owner(&mut b), admin(&mut b));
+    let reader = b.e(Expr::Or(o, a));
+    b.allow(r0, "reader", Some(reader));
+    let h = b.e(Expr::Has(groups));
+    let g = b.e(Expr::Slot(groups));
+    let s = b.s("support");
+    let c = b.e(Expr::SetHas { set: g, elem: s });
+    let support = b.e(Expr::And(h, c));
+    b.allow(r0, "support", Some(support));
+    let r1 = b.route("POST", Some("payments.acme.dev"), "/deploy/{name}");
+    b.target(
+        r1,
+        Target::Template {
+            kind: "component".into(),
+            namespace: "default".into(),
+            parts: vec![TemplatePart::Param(0)],
+            candidates: vec![("payments-api".into(), api), ("payments-web".into(), web)],
+        },
+        "component:default/{name}",
+    );
+    let h = b.e(Expr::Has(amr));
+    let g = b.e(Expr::Slot(amr));
+    let s = b.s("mfa");
+    let c = b.e(Expr::SetHas { set: g, elem: s });
+    let mfa = b.e(Expr::And(h, c));
+    b.rule(Some(r1), Effect::Require, "require#1", Some(mfa));
+    let o = owner(&mut b);
+    let t = b.e(Expr::Target);
+    let f = b.e(Expr::Field(t, lc));
+    let x = b.s("experimental");
+    let ne = b.e(Expr::Ne(f, x));
+    let deploy = b.e(Expr::And(o, ne));
+    b.allow(r1, "deploy", Some(deploy));
+    let t1 = b.e(Expr::Slot(time));
+    let from = b.e(Expr::Int(1_797_724_800));
+    let ge = b.e(Expr::Ge(t1, from));
+    let t2 = b.e(Expr::Slot(time));
+    let to = b.e(Expr::Int(1_798_934_400));
+    let lt = b.e(Expr::Lt(t2, to));
+    let freeze = b.e(Expr::And(ge, lt));
+    b.rule(Some(r1), Effect::Deny, "freeze", Some(freeze));
+    let r2 = b.route("ANY", None, "/healthz");
+    b.allow(r2, "public", None);
+    let _ = Rel::Owner;
+    b.p.name = "acme_edge".into();
+    b.p.version = Some(3);
+    b.build()
+}
+
+/// A policy with `n` rules over `n / 4` routes, for size and speed checks.
+pub fn big(n: usize) -> Program {
+    let mut b = B::new();
+    let sub = b.claim("sub", ClaimType::String, false);
+    let groups = b.claim("groups", ClaimType::Set, true);
+    for i in 0..n / 4 {
+        let r = b.route("GET|POST", None, &format!("/svc{i}/{{id}}/*"));
+        for j in 0..4 {
+            let h = b.e(Expr::Has(groups));
+            let g = b.e(Expr::Slot(groups));
+            let s = b.s(&format!("team-{}", (i + j) % 50));
+            let c = b.e(Expr::SetHas { set: g, elem: s });
+            let both = b.e(Expr::And(h, c));
+            let e = b.e(Expr::Slot(sub));
+            let suffix = b.s("@acme.dev");
+            let ends = b.e(Expr::EndsWith(e, suffix));
+            let cond = b.e(Expr::Or(both, ends));
+            let effect = if j == 0 { Effect::Deny } else { Effect::Allow };
+            b.rule(Some(r), effect, &format!("r{j}"), Some(cond));
+        }
+    }
+    b.build()
 }
