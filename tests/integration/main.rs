@@ -4,4 +4,5 @@ mod catalog;
 mod jwt;
 mod syntax;
 mod traffic;
+mod wasm;
 mod worker;

@@ -1,0 +1,193 @@
+//! Linear-memory layout: fixed scratch areas sized from the program, then one data segment of
+//! interned strings and sorted entity tables (see the module doc of `codegen` for the map).
+
+use std::collections::HashMap;
+
+use crate::ir::entities::Related;
+use crate::ir::{Program, Target, TemplatePart};
+
+/// Bytes the host may write into the input buffer (DESIGN §3 `input_capacity`).
+pub const INPUT_CAPACITY: u32 = 65536;
+/// Bytes per decoded slot in the slot table.
+pub const SLOT_STRIDE: u32 = 16;
+const PAGE: u32 = 65536;
+
+/// Addresses of the scratch areas and the data segment.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    /// Slot table: per slot `i32 tag` (0 absent), `i32 ptr`, `i64 len|count|int|bool`.
+    pub slots: u32,
+    /// Decoded params of the matched route: `(ptr, len)` per param.
+    pub params: u32,
+    /// Path segments: `(ptr, len)` for the first `seg_cap` segments.
+    pub segs: u32,
+    pub seg_cap: u32,
+    /// The input buffer.
+    pub input: u32,
+    /// Percent-decoded param bytes.
+    pub pbuf: u32,
+    /// The templated target name being built.
+    pub tbuf: u32,
+    /// Start of the data segment.
+    pub data: u32,
+    bytes: Vec<u8>,
+    strs: HashMap<Vec<u8>, u32>,
+}
+
+fn align(x: u32, a: u32) -> u32 {
+    x.div_ceil(a).saturating_mul(a)
+}
+
+/// The most bytes a templated target name can take.
+fn template_cap(parts: &[TemplatePart]) -> u32 {
+    parts
+        .iter()
+        .map(|p| match p {
+            TemplatePart::Lit(s) => s.len() as u32,
+            TemplatePart::Param(_) => INPUT_CAPACITY,
+        })
+        .fold(0u32, u32::saturating_add)
+}
+
+impl Layout {
+    pub fn new(p: &Program) -> Layout {
+        let nslots = p.slots.len() as u32;
+        let max_params = p.routes.iter().map(|r| r.params.len()).max().unwrap_or(0) as u32;
+        let max_segs = p.routes.iter().map(|r| r.segments.len()).max().unwrap_or(0) as u32;
+        let tcap = p
+            .routes
+            .iter()
+            .filter_map(|r| match &r.target {
+                Some(Target::Template { parts, .. }) => Some(template_cap(parts)),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let slots = 16;
+        let params = slots + nslots * SLOT_STRIDE;
+        let segs = params + max_params * 8;
+        let seg_cap = max_segs + 1;
+        let input = align(segs + seg_cap * 8, 16);
+        let pbuf = input + INPUT_CAPACITY;
+        let tbuf = pbuf + if max_params > 0 { INPUT_CAPACITY } else { 0 };
+        let data = align(tbuf.saturating_add(tcap), 16);
+        Layout {
+            slots,
+            params,
+            segs,
+            seg_cap,
+            input,
+            pbuf,
+            tbuf,
+            data,
+            bytes: Vec::new(),
+            strs: HashMap::new(),
+        }
+    }
+
+    /// The address of slot `k`'s entry in the slot table.
+    pub fn slot(&self, k: u32) -> u32 {
+        self.slots + k * SLOT_STRIDE
+    }
+
+    fn here(&self) -> u32 {
+        self.data + self.bytes.len() as u32
+    }
+
+    fn pad(&mut self, a: usize) {
+        while !self.bytes.len().is_multiple_of(a) {
+            self.bytes.push(0);
+        }
+    }
+
+    /// Interns a string as `u32 len` + bytes; returns the address of the length.
+    pub fn string(&mut self, s: &[u8]) -> u32 {
+        if let Some(&a) = self.strs.get(s) {
+            return a;
+        }
+        self.pad(4);
+        let a = self.here();
+        self.bytes
+            .extend_from_slice(&(s.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(s);
+        self.strs.insert(s.to_vec(), a);
+        a
+    }
+
+    /// Interns a string; returns `(address of its bytes, length)`.
+    pub fn str_bytes(&mut self, s: &[u8]) -> (u32, u32) {
+        let a = self.string(s);
+        (a + 4, s.len() as u32)
+    }
+
+    /// Raw bytes at the given alignment; returns their address.
+    pub fn raw(&mut self, b: &[u8], al: usize) -> u32 {
+        self.pad(al);
+        let a = self.here();
+        self.bytes.extend_from_slice(b);
+        a
+    }
+
+    /// A set of strings in the input encoding (`u32 len` + bytes each); returns `(address, count)`.
+    pub fn set(&mut self, items: &[String]) -> (u32, u32) {
+        let mut b = Vec::new();
+        for s in items {
+            b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+            b.extend_from_slice(s.as_bytes());
+        }
+        (self.raw(&b, 4), items.len() as u32)
+    }
+
+    /// A sorted table of u64 words; returns `(address, count)`.
+    pub fn words(&mut self, mut w: Vec<u64>) -> (u32, u32) {
+        w.sort_unstable();
+        w.dedup();
+        let b: Vec<u8> = w.iter().flat_map(|x| x.to_le_bytes()).collect();
+        (self.raw(&b, 8), w.len() as u32)
+    }
+
+    /// A string-keyed table `[key address, entity]`, sorted by key bytes; returns `(address, count)`.
+    pub fn string_table(&mut self, entries: &[(&str, u32)]) -> (u32, u32) {
+        let mut sorted: Vec<(&str, u32)> = entries.to_vec();
+        sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        sorted.dedup_by(|a, b| a.0 == b.0);
+        let keys: Vec<u32> = sorted
+            .iter()
+            .map(|(k, _)| self.string(k.as_bytes()))
+            .collect();
+        let b: Vec<u8> = keys
+            .iter()
+            .zip(&sorted)
+            .flat_map(|(k, (_, e))| {
+                let mut x = k.to_le_bytes().to_vec();
+                x.extend_from_slice(&e.to_le_bytes());
+                x
+            })
+            .collect();
+        (self.raw(&b, 8), sorted.len() as u32)
+    }
+
+    /// The data segment's bytes.
+    pub fn data_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Memory pages needed to hold every area.
+    pub fn pages(&self) -> u64 {
+        u64::from(self.here().div_ceil(PAGE).max(1))
+    }
+}
+
+/// Key words of a relation: `(from << 32) | to`.
+pub(crate) fn pair(from: u32, to: u32) -> u64 {
+    (u64::from(from) << 32) | u64::from(to)
+}
+
+/// The `To` targets of a relation, as pair words.
+pub(crate) fn relation_words<'a>(rels: impl Iterator<Item = (u32, &'a Related)>) -> Vec<u64> {
+    rels.filter_map(|(i, r)| match r {
+        Related::To(t) => Some(pair(i, t.0)),
+        Related::Absent | Related::Dangling => None,
+    })
+    .collect()
+}

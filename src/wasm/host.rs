@@ -1,0 +1,240 @@
+//! The wasmtime host: loads a module, checks it against ABI v1 and its manifest, and decides
+//! requests with one reusable instance per thread.
+
+use wasmtime::{Config, Engine, InstancePre, Linker, Memory, Module, Store, TypedFunc};
+
+use super::abi::{self, Decision, Outcome};
+use super::manifest::{Manifest, ManifestError};
+use crate::input::Request;
+use crate::ir::{Slot, SlotSource, SlotType};
+
+/// The module could not be loaded or run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("the module does not compile: {0}")]
+    Compile(String),
+    #[error("the module imports `{0}`; an edgeward module has no imports")]
+    Import(String),
+    #[error("the module lacks the export `{0}`")]
+    MissingExport(&'static str),
+    #[error("the module speaks ABI {0}; this host speaks ABI 1")]
+    AbiVersion(i32),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("the manifest names the unknown slot `{name}` of type `{ty}`")]
+    UnknownSlot { name: String, ty: String },
+    #[error("the module cannot be instantiated: {0}")]
+    Instantiate(String),
+    #[error("the module trapped: {0}")]
+    Trap(String),
+    #[error("the module answered {0:#x}, which is no decision of ABI 1")]
+    BadDecision(i64),
+}
+
+const EXPORTS: [&str; 5] = [
+    "memory",
+    "edgeward_abi_version",
+    "edgeward_input",
+    "edgeward_decide",
+    "edgeward_route",
+];
+
+/// A compiled, checked module; share it (`&Compiled` is `Sync`) and make one [`Decider`] per thread.
+pub struct Compiled {
+    engine: Engine,
+    module: Module,
+    manifest: Manifest,
+    slots: Vec<Slot>,
+    pre: InstancePre<()>,
+}
+
+fn slot_from_manifest(name: &str, ty: &str, optional: bool) -> Result<Slot, HostError> {
+    let unknown = || HostError::UnknownSlot {
+        name: name.into(),
+        ty: ty.into(),
+    };
+    let source = match name {
+        "request.method" => SlotSource::Method,
+        "request.host" => SlotSource::Host,
+        "request.path" => SlotSource::Path,
+        "request.time" => SlotSource::Time,
+        "request.ip" => SlotSource::Ip,
+        "request.country" => SlotSource::Country,
+        _ => match name.strip_prefix("claims.") {
+            Some(c) if !c.is_empty() => SlotSource::Claim(c.into()),
+            _ => return Err(unknown()),
+        },
+    };
+    let ty = match ty {
+        "string" => SlotType::String,
+        "set" => SlotType::Set,
+        "int" => SlotType::Int,
+        "bool" => SlotType::Bool,
+        "ip" => SlotType::Ip,
+        _ => return Err(unknown()),
+    };
+    Ok(Slot {
+        name: name.into(),
+        source,
+        ty,
+        optional,
+    })
+}
+
+impl Compiled {
+    /// Compiles module bytes with wasmtime (cranelift) and checks them against ABI v1.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Compiled, HostError> {
+        let manifest = Manifest::from_module(bytes)?;
+        if manifest.abi != abi::ABI_VERSION {
+            return Err(HostError::AbiVersion(manifest.abi));
+        }
+        let slots = manifest
+            .slots
+            .iter()
+            .map(|s| slot_from_manifest(&s.name, &s.ty, s.optional))
+            .collect::<Result<Vec<_>, _>>()?;
+        let engine = Engine::new(&Config::new()).map_err(|e| HostError::Compile(e.to_string()))?;
+        let module = Module::new(&engine, bytes).map_err(|e| HostError::Compile(e.to_string()))?;
+        if let Some(i) = module.imports().next() {
+            return Err(HostError::Import(format!("{}::{}", i.module(), i.name())));
+        }
+        for name in EXPORTS {
+            if module.get_export(name).is_none() {
+                return Err(HostError::MissingExport(name));
+            }
+        }
+        let pre = Linker::new(&engine)
+            .instantiate_pre(&module)
+            .map_err(|e| HostError::Instantiate(e.to_string()))?;
+        let c = Compiled {
+            engine,
+            module,
+            manifest,
+            slots,
+            pre,
+        };
+        // checks the export signatures and the ABI version the code reports
+        let mut d = c.decider()?;
+        let v = d
+            .abi
+            .call(&mut d.store, ())
+            .map_err(|e| HostError::Trap(e.to_string()))?;
+        if v != abi::ABI_VERSION {
+            return Err(HostError::AbiVersion(v));
+        }
+        Ok(c)
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn module(&self) -> &Module {
+        &self.module
+    }
+
+    /// The input slots rebuilt from the manifest, in encoding order.
+    pub fn slots(&self) -> &[Slot] {
+        &self.slots
+    }
+
+    /// A fresh instance for one thread.
+    pub fn decider(&self) -> Result<Decider, HostError> {
+        let mut store = Store::new(&self.engine, ());
+        let inst = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| HostError::Instantiate(e.to_string()))?;
+        let memory = inst
+            .get_memory(&mut store, "memory")
+            .ok_or(HostError::MissingExport("memory"))?;
+        let sig = |name: &'static str| move |_| HostError::MissingExport(name);
+        let abi = inst
+            .get_typed_func::<(), i32>(&mut store, "edgeward_abi_version")
+            .map_err(sig("edgeward_abi_version"))?;
+        let input = inst
+            .get_typed_func::<i32, i32>(&mut store, "edgeward_input")
+            .map_err(sig("edgeward_input"))?;
+        let decide = inst
+            .get_typed_func::<i32, i64>(&mut store, "edgeward_decide")
+            .map_err(sig("edgeward_decide"))?;
+        let route = inst
+            .get_typed_func::<(), i32>(&mut store, "edgeward_route")
+            .map_err(sig("edgeward_route"))?;
+        let capacity = self.manifest.input_capacity as usize;
+        let addr = input
+            .call(&mut store, 0)
+            .map_err(|e| HostError::Trap(e.to_string()))?;
+        Ok(Decider {
+            store,
+            memory,
+            abi,
+            decide,
+            route,
+            input_addr: addr as u32 as usize,
+            capacity,
+            slots: self.slots.clone(),
+            buf: Vec::with_capacity(capacity),
+            called: false,
+        })
+    }
+}
+
+/// One instance of a module, reused across calls (one per thread).
+pub struct Decider {
+    store: Store<()>,
+    memory: Memory,
+    abi: TypedFunc<(), i32>,
+    decide: TypedFunc<i32, i64>,
+    route: TypedFunc<(), i32>,
+    input_addr: usize,
+    capacity: usize,
+    slots: Vec<Slot>,
+    buf: Vec<u8>,
+    /// Whether the last decision came from the module (so `edgeward_route` speaks for it).
+    called: bool,
+}
+
+const BAD_INPUT: Decision = Decision {
+    outcome: Outcome::BadInput,
+    rule: None,
+};
+
+impl Decider {
+    /// Decides a request: encodes its slot values as the manifest lists them and runs the module.
+    pub fn decide(&mut self, req: &Request) -> Result<Decision, HostError> {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        abi::encode(&abi::slot_values(&self.slots, req), &mut buf);
+        let d = self.decide_encoded(&buf);
+        self.buf = buf;
+        d
+    }
+
+    /// Decides an already encoded input buffer; longer than `input_capacity` is `bad_input`
+    /// without calling the module.
+    pub fn decide_encoded(&mut self, input: &[u8]) -> Result<Decision, HostError> {
+        self.called = false;
+        if input.len() > self.capacity {
+            return Ok(BAD_INPUT);
+        }
+        self.memory
+            .write(&mut self.store, self.input_addr, input)
+            .map_err(|e| HostError::Trap(e.to_string()))?;
+        let word = self
+            .decide
+            .call(&mut self.store, input.len() as i32)
+            .map_err(|e| HostError::Trap(e.to_string()))?;
+        self.called = true;
+        Decision::from_word(word).ok_or(HostError::BadDecision(word))
+    }
+
+    /// The manifest index of the route the last decision matched.
+    pub fn last_route(&mut self) -> Option<u32> {
+        if !self.called {
+            return None;
+        }
+        let r = self.route.call(&mut self.store, ()).ok()?;
+        u32::try_from(r).ok()
+    }
+}
