@@ -11,7 +11,7 @@ use serde_json::json;
 
 use edgeward::catalog::Catalog;
 use edgeward::jwt::{Jwks, Profile, Verifier};
-use edgeward::sim::engine::{Engine, Interpreter, Policy};
+use edgeward::sim::engine::{Engine, Interpreter, Module, Policy};
 use edgeward::sim::replay::{ReplayError, Side};
 use edgeward::sim::report;
 use edgeward::sim::simulate::{LineResult, simulate};
@@ -146,22 +146,34 @@ fn git_show(spec: &str) -> Result<Option<(String, String)>, Fail> {
     Ok(Some((path.to_string(), text)))
 }
 
-/// Loads a policy source (a file or `git:REV:PATH`) or a module.
+/// Loads a policy source (a file or `git:REV:PATH`), compiled to a module on the fly, or a module.
 fn load(spec: &str, catalog: Option<&Catalog>) -> Result<Loaded, Fail> {
     if spec.ends_with(".wasm") {
-        return Err(Fail::Usage(format!(
-            "error: `{spec}`: replaying a `.wasm` module needs the module host, which this build lacks"
-        )));
+        let bytes = std::fs::read(spec)
+            .map_err(|e| Fail::Usage(format!("error: cannot read `{spec}`: {e}")))?;
+        let module = Module::from_bytes(&bytes)
+            .map_err(|e| Fail::Usage(format!("error: `{spec}` cannot be used: {e}")))?;
+        let policy = module
+            .policy()
+            .map_err(|e| Fail::Usage(format!("error: `{spec}` cannot be used: {e}")))?;
+        return Ok(Loaded {
+            policy,
+            engine: Box::new(module),
+            program: None,
+        });
     }
     let program = match git_show(spec)? {
         Some((path, source)) => compile_source(&path, &source, catalog)?,
         None => super::compile(spec, catalog, false)?,
     };
+    let internal = |e: String| Fail::Usage(format!("internal error: `{spec}` checked but {e}"));
+    let bytes = edgeward::wasm::compile(&program)
+        .map_err(|e| internal(format!("its module was not generated: {e}")))?;
+    let module = Module::from_bytes(&bytes)
+        .map_err(|e| internal(format!("its module does not load: {e}")))?;
     Ok(Loaded {
         policy: Policy::of_program(&program),
-        engine: Box::new(Interpreter {
-            program: program.clone(),
-        }),
+        engine: Box::new(module),
         program: Some(program),
     })
 }

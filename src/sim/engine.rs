@@ -4,9 +4,10 @@
 //! reference interpreter over an [`ir::Program`](crate::ir::Program), or the compiled module run by
 //! the wasmtime host (the artifact that ships).
 
-use crate::input::{ClaimDecl, Request};
+use crate::input::{ClaimDecl, ClaimType, Request};
 use crate::ir::Program;
 use crate::wasm::abi::Decision;
+use crate::wasm::{Compiled, Decider, HostError, Manifest};
 
 /// A route as reports name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +61,47 @@ impl Policy {
         }
     }
 
+    /// The view of a module's manifest; an error names a claim type the manifest may not use.
+    pub fn of_manifest(m: &Manifest) -> Result<Policy, EngineError> {
+        let claims = m
+            .claims
+            .iter()
+            .map(|c| {
+                let ty = match c.ty.as_str() {
+                    "string" => ClaimType::String,
+                    "int" => ClaimType::Int,
+                    "bool" => ClaimType::Bool,
+                    "time" => ClaimType::Time,
+                    "set" => ClaimType::Set,
+                    other => {
+                        return Err(EngineError(format!(
+                            "the manifest declares the claim `{}` of unknown type `{other}`",
+                            c.name
+                        )));
+                    }
+                };
+                Ok(ClaimDecl {
+                    name: c.name.clone(),
+                    ty,
+                    optional: c.optional,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Policy {
+            claims,
+            rules: m.rules.iter().map(|r| r.name.clone()).collect(),
+            routes: m
+                .routes
+                .iter()
+                .map(|r| RouteView {
+                    methods: r.methods.clone(),
+                    host: r.host.clone(),
+                    path: r.path.clone(),
+                })
+                .collect(),
+        })
+    }
+
     /// The label of route `index`, `None` when there is no such route.
     pub fn route_label(&self, index: u32) -> Option<String> {
         self.routes.get(index as usize).map(RouteView::label)
@@ -108,5 +150,43 @@ impl Decide for InterpDecider<'_> {
 impl Engine for Interpreter {
     fn decider(&self) -> Result<Box<dyn Decide + '_>, EngineError> {
         Ok(Box::new(InterpDecider(&self.program)))
+    }
+}
+
+/// The compiled module run by the wasmtime host: what ships, so what `simulate` and `whatif` count.
+pub struct Module {
+    pub compiled: Compiled,
+}
+
+impl Module {
+    /// Loads module bytes (a `.wasm` file, or a policy compiled on the fly).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Module, HostError> {
+        Compiled::from_bytes(bytes).map(|compiled| Module { compiled })
+    }
+
+    /// The policy view its manifest gives.
+    pub fn policy(&self) -> Result<Policy, EngineError> {
+        Policy::of_manifest(self.compiled.manifest())
+    }
+}
+
+struct ModuleDecider(Decider);
+
+impl Decide for ModuleDecider {
+    fn decide(&mut self, req: &Request) -> Result<Decision, EngineError> {
+        self.0.decide(req).map_err(|e| EngineError(e.to_string()))
+    }
+
+    fn last_route(&mut self, _req: &Request) -> Option<u32> {
+        self.0.last_route()
+    }
+}
+
+impl Engine for Module {
+    fn decider(&self) -> Result<Box<dyn Decide + '_>, EngineError> {
+        self.compiled
+            .decider()
+            .map(|d| Box::new(ModuleDecider(d)) as Box<dyn Decide>)
+            .map_err(|e| EngineError(e.to_string()))
     }
 }
