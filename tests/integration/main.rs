@@ -2,6 +2,7 @@
 
 mod catalog;
 mod jwt;
+mod sim;
 mod syntax;
 mod traffic;
 mod wasm;
