@@ -208,7 +208,7 @@ pub fn whatif_markdown(r: &WhatifReport, base: &str, head: &str) -> String {
         out,
         "{verdict} {} keep their decision under another rule; {} unchanged; {} unreadable line{} (of {} lines replayed).\n",
         r.rule_changes,
-        r.unchanged - r.rule_changes,
+        r.unchanged.saturating_sub(r.rule_changes),
         r.unreadable_lines,
         if r.unreadable_lines == 1 { "" } else { "s" },
         r.total
