@@ -1,5 +1,6 @@
 //! What every verb shares: reading inputs, loading the catalog, compiling, rendering diagnostics.
 
+pub mod build;
 pub mod front;
 pub mod run;
 

@@ -22,6 +22,8 @@ enum Command {
     Fmt(cli::front::FmtArgs),
     /// Show what edgeward understood of a Backstage catalog
     Catalog(cli::front::CatalogArgs),
+    /// Compile a policy to a WebAssembly module, its manifest and a Cloudflare Worker
+    Build(cli::build::BuildArgs),
     /// Decide one request on the interpreter (a policy) or on a module (`.wasm`)
     Eval(cli::run::EvalArgs),
     /// Run a policy's `test` blocks on the interpreter and on the compiled module
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cli::front::check(a),
         Command::Fmt(a) => cli::front::fmt(a),
         Command::Catalog(a) => cli::front::catalog(a),
+        Command::Build(a) => cli::build::build(a),
         Command::Eval(a) => cli::run::eval(a),
         Command::Test(a) => cli::run::test(a),
     };
