@@ -39,16 +39,26 @@ pub struct BuildArgs {
 
 /// Compiles a program to module bytes; a failure here is a bug, and says so.
 pub fn module_bytes(program: &edgeward::ir::Program) -> Result<Vec<u8>, Fail> {
-    edgeward::wasm::compile(program).map_err(|e| Fail::Check(format!("internal error: {e} (please report this: a checked policy must compile)")))
+    edgeward::wasm::compile(program).map_err(|e| {
+        Fail::Check(format!(
+            "internal error: {e} (please report this: a checked policy must compile)"
+        ))
+    })
 }
 
 /// `edgeward build`.
 pub fn build(a: BuildArgs) -> Res {
     if a.out.is_none() && a.emit.is_none() {
-        return Err(Fail::Usage("error: `build` needs `--out DIR` (or `--emit ir|wat` to print instead)".into()));
+        return Err(Fail::Usage(
+            "error: `build` needs `--out DIR` (or `--emit ir|wat` to print instead)".into(),
+        ));
     }
     let loaded = load_catalog(a.catalog.as_deref(), a.emit.is_none())?;
-    let program = compile(&a.policy, loaded.as_ref().map(|l| &l.catalog), a.emit.is_none())?;
+    let program = compile(
+        &a.policy,
+        loaded.as_ref().map(|l| &l.catalog),
+        a.emit.is_none(),
+    )?;
     let bytes = module_bytes(&program)?;
     let whole = bytes.len();
     let bare = size_without_manifest(&bytes).unwrap_or(whole);
@@ -69,18 +79,27 @@ pub fn build(a: BuildArgs) -> Res {
     }
     if let Some(out) = &a.out {
         let dir = Path::new(out);
-        std::fs::create_dir_all(dir).map_err(|e| Fail::Usage(format!("error: cannot create `{out}`: {e}")))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Fail::Usage(format!("error: cannot create `{out}`: {e}")))?;
         let manifest = Manifest::from_program(&program);
         let vars = worker::WorkerVars::default();
         let files: [(&str, Vec<u8>); 4] = [
             (worker::MODULE_FILE, bytes),
-            (worker::MANIFEST_FILE, (manifest.to_json() + "\n").into_bytes()),
+            (
+                worker::MANIFEST_FILE,
+                (manifest.to_json() + "\n").into_bytes(),
+            ),
             (worker::WORKER_FILE, worker::worker_js().as_bytes().to_vec()),
-            (worker::WRANGLER_FILE, worker::wrangler_toml(&program.name, &vars).into_bytes()),
+            (
+                worker::WRANGLER_FILE,
+                worker::wrangler_toml(&program.name, &vars).into_bytes(),
+            ),
         ];
         for (name, content) in &files {
             let path = dir.join(name);
-            std::fs::write(&path, content).map_err(|e| Fail::Usage(format!("error: cannot write `{}`: {e}", path.display())))?;
+            std::fs::write(&path, content).map_err(|e| {
+                Fail::Usage(format!("error: cannot write `{}`: {e}", path.display()))
+            })?;
         }
         let msg = format!(
             "built {out}/{}: {whole} bytes ({bare} without the manifest section), {} routes, {} rules; wrote manifest.json, worker.js, wrangler.toml",
@@ -88,7 +107,11 @@ pub fn build(a: BuildArgs) -> Res {
             program.routes.len(),
             program.rules.len()
         );
-        if a.emit.is_some() { eprintln!("{msg}") } else { println!("{msg}") }
+        if a.emit.is_some() {
+            eprintln!("{msg}")
+        } else {
+            println!("{msg}")
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

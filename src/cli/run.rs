@@ -40,10 +40,7 @@ pub fn eval(a: EvalArgs) -> Res {
     let request: Value = serde_json::from_str(&text)
         .map_err(|e| Fail::Usage(format!("error: the request is not JSON: {e}")))?;
     if a.policy.ends_with(".wasm") {
-        return Err(Fail::Usage(
-            "error: deciding on a `.wasm` module needs the module host, which this build lacks"
-                .into(),
-        ));
+        return eval_module(&a, &request);
     }
     let loaded = load_catalog(a.catalog.as_deref(), false)?;
     let program = compile(&a.policy, loaded.as_ref().map(|l| &l.catalog), false)?;
@@ -69,8 +66,10 @@ pub fn eval(a: EvalArgs) -> Res {
 
 /// Loads a compiled module for the host, or says why it cannot be used (exit 2).
 pub fn load_module(path: &str) -> Result<edgeward::wasm::Compiled, Fail> {
-    let bytes = std::fs::read(path).map_err(|e| Fail::Usage(format!("error: cannot read `{path}`: {e}")))?;
-    edgeward::wasm::Compiled::from_bytes(&bytes).map_err(|e| Fail::Usage(format!("error: `{path}` is not an edgeward module: {e}")))
+    let bytes = std::fs::read(path)
+        .map_err(|e| Fail::Usage(format!("error: cannot read `{path}`: {e}")))?;
+    edgeward::wasm::Compiled::from_bytes(&bytes)
+        .map_err(|e| Fail::Usage(format!("error: `{path}` is not an edgeward module: {e}")))
 }
 
 /// `eval` on a `.wasm`: the module decides; its manifest gives the schema and the rule names.
@@ -80,8 +79,12 @@ fn eval_module(a: &EvalArgs, request: &Value) -> Res {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let (verdict, route) = match eval_request(request, &manifest.claim_decls(), now) {
         Ok(req) => {
-            let mut decider = compiled.decider().map_err(|e| Fail::Usage(format!("error: the module cannot run: {e}")))?;
-            let d = decider.decide(&req).map_err(|e| Fail::Check(format!("error: the module failed: {e}")))?;
+            let mut decider = compiled
+                .decider()
+                .map_err(|e| Fail::Usage(format!("error: the module cannot run: {e}")))?;
+            let d = decider
+                .decide(&req)
+                .map_err(|e| Fail::Check(format!("error: the module failed: {e}")))?;
             (Verdict::of(d, &manifest.rule_names()), decider.last_route())
         }
         Err(EvalInputError::Token(reason)) => (Verdict::invalid_token(reason), None),
@@ -102,10 +105,21 @@ fn eval_module(a: &EvalArgs, request: &Value) -> Res {
             println!("{}", verdict_line(&verdict));
             if a.explain {
                 match route_info {
-                    Some(r) => println!("  route #{}: {} {}{}", r.index, r.methods, r.host.as_deref().map(|h| format!("{h} ")).unwrap_or_default(), r.path),
+                    Some(r) => println!(
+                        "  route #{}: {} {}{}",
+                        r.index,
+                        r.methods,
+                        r.host
+                            .as_deref()
+                            .map(|h| format!("{h} "))
+                            .unwrap_or_default(),
+                        r.path
+                    ),
                     None => println!("  route: none matched"),
                 }
-                println!("  (a module explains only its route: run `eval` on the policy source for every rule's value)");
+                println!(
+                    "  (a module explains only its route: run `eval` on the policy source for every rule's value)"
+                );
             }
         }
     }
@@ -274,8 +288,16 @@ pub fn test(a: TestArgs) -> Res {
     let source = read(&a.policy)?;
     let names = rule_names(&program);
     let bytes = super::build::module_bytes(&program)?;
-    let compiled = edgeward::wasm::Compiled::from_bytes(&bytes).map_err(|e| Fail::Check(format!("internal error: the compiled module does not load: {e}")))?;
-    let mut decider = compiled.decider().map_err(|e| Fail::Check(format!("internal error: the compiled module does not run: {e}")))?;
+    let compiled = edgeward::wasm::Compiled::from_bytes(&bytes).map_err(|e| {
+        Fail::Check(format!(
+            "internal error: the compiled module does not load: {e}"
+        ))
+    })?;
+    let mut decider = compiled.decider().map_err(|e| {
+        Fail::Check(format!(
+            "internal error: the compiled module does not run: {e}"
+        ))
+    })?;
     let mut failed = 0;
     for t in &program.tests {
         let (d, ex) = edgeward::interp::explain(&program, &t.request);
@@ -283,7 +305,10 @@ pub fn test(a: TestArgs) -> Res {
         let on_module = decider.decide(&t.request).map(|d| Verdict::of(d, &names));
         if on_module.as_ref().ok() != Some(&v) {
             failed += 1;
-            println!("FAIL  {} (the interpreter and the module disagree: please report this)", t.name);
+            println!(
+                "FAIL  {} (the interpreter and the module disagree: please report this)",
+                t.name
+            );
             println!("  interpreter: {}", verdict_line(&v));
             match &on_module {
                 Ok(m) => println!("  module:      {}", verdict_line(m)),
@@ -300,7 +325,10 @@ pub fn test(a: TestArgs) -> Res {
         }
     }
     let total = program.tests.len();
-    println!("{} passed, {failed} failed (each on the interpreter and on the module)", total - failed);
+    println!(
+        "{} passed, {failed} failed (each on the interpreter and on the module)",
+        total - failed
+    );
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

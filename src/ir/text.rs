@@ -12,7 +12,9 @@ pub fn render(p: &Program) -> String {
         out,
         "policy {}{}",
         p.name,
-        p.version.map(|v| format!(" version {v}")).unwrap_or_default()
+        p.version
+            .map(|v| format!(" version {v}"))
+            .unwrap_or_default()
     );
     let _ = writeln!(out, "source {}\ncatalog {}", p.source_hash, p.catalog_hash);
     out.push_str("\nslots\n");
@@ -39,7 +41,12 @@ pub fn render(p: &Program) -> String {
                 Related::Dangling => facts.push("system=dangling".into()),
                 Related::Absent => {}
             }
-            let list = |v: &[super::EntityIdx]| v.iter().map(|e| format!("e{}", e.0)).collect::<Vec<_>>().join(",");
+            let list = |v: &[super::EntityIdx]| {
+                v.iter()
+                    .map(|e| format!("e{}", e.0))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
             if !e.direct_groups.is_empty() {
                 facts.push(format!("member_of=[{}]", list(&e.direct_groups)));
             }
@@ -49,7 +56,13 @@ pub fn render(p: &Program) -> String {
             if !e.part_of.is_empty() {
                 facts.push(format!("part_of=[{}]", list(&e.part_of)));
             }
-            let _ = writeln!(out, "  e{i:<3} {}{}{}", e.r#ref, if facts.is_empty() { "" } else { " " }, facts.join(" "));
+            let _ = writeln!(
+                out,
+                "  e{i:<3} {}{}{}",
+                e.r#ref,
+                if facts.is_empty() { "" } else { " " },
+                facts.join(" ")
+            );
         }
     }
     if !p.entities.fields.is_empty() {
@@ -77,15 +90,25 @@ pub fn render(p: &Program) -> String {
                 b.kind,
                 b.field_text,
                 slot_name(p, b.claim.0),
-                if b.ascii_case_insensitive { " (ASCII case-insensitive)" } else { "" },
+                if b.ascii_case_insensitive {
+                    " (ASCII case-insensitive)"
+                } else {
+                    ""
+                },
                 b.table.len(),
-                if b.ambiguous.is_empty() { String::new() } else { format!(", {} shared values bind no one", b.ambiguous.len()) }
+                if b.ambiguous.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} shared values bind no one", b.ambiguous.len())
+                }
             );
         }
     }
     out.push_str("\nroutes, most specific first\n");
     for (rank, idx) in p.route_order.iter().enumerate() {
-        let Some(r) = p.routes.get(*idx as usize) else { continue };
+        let Some(r) = p.routes.get(*idx as usize) else {
+            continue;
+        };
         let methods = match &r.methods {
             Methods::Any => "ANY".to_string(),
             Methods::List(m) => m.join("|"),
@@ -95,22 +118,36 @@ pub fn render(p: &Program) -> String {
             .iter()
             .map(|s| match s {
                 Seg::Lit(l) => l.clone(),
-                Seg::Param(i) => format!("{{{}}}", r.params.get(*i as usize).map_or("?", String::as_str)),
+                Seg::Param(i) => format!(
+                    "{{{}}}",
+                    r.params.get(*i as usize).map_or("?", String::as_str)
+                ),
             })
             .chain(r.star.then(|| "*".to_string()))
             .collect();
         let target = match &r.target {
             None => String::new(),
             Some(Target::Fixed(e)) => format!(" -> e{}", e.0),
-            Some(Target::Template { kind, namespace, parts, candidates }) => {
+            Some(Target::Template {
+                kind,
+                namespace,
+                parts,
+                candidates,
+            }) => {
                 let name: String = parts
                     .iter()
                     .map(|p| match p {
                         TemplatePart::Lit(l) => l.clone(),
-                        TemplatePart::Param(i) => format!("{{{}}}", r.params.get(*i as usize).map_or("?", String::as_str)),
+                        TemplatePart::Param(i) => format!(
+                            "{{{}}}",
+                            r.params.get(*i as usize).map_or("?", String::as_str)
+                        ),
                     })
                     .collect();
-                format!(" -> {kind}:{namespace}/{name} ({} candidates)", candidates.len())
+                format!(
+                    " -> {kind}:{namespace}/{name} ({} candidates)",
+                    candidates.len()
+                )
             }
         };
         let _ = writeln!(
@@ -122,21 +159,26 @@ pub fn render(p: &Program) -> String {
     }
     out.push_str("\nrules\n");
     for (i, rule) in p.rules.iter().enumerate() {
-        let cond = rule.cond.map_or_else(|| "true".to_string(), |c| expr(p, c, 0));
+        let cond = rule
+            .cond
+            .map_or_else(|| "true".to_string(), |c| expr(p, c, 0));
         let _ = writeln!(
             out,
             "  {i:>3} {} {} [{}] route={}: {cond}",
             rule.effect.as_str(),
             rule.name,
             rule.source,
-            rule.route.map_or_else(|| "-".to_string(), |r| r.to_string())
+            rule.route
+                .map_or_else(|| "-".to_string(), |r| r.to_string())
         );
     }
     out
 }
 
 fn slot_name(p: &Program, i: u32) -> String {
-    p.slots.get(i as usize).map_or_else(|| format!("slot{i}"), |s| s.name.clone())
+    p.slots
+        .get(i as usize)
+        .map_or_else(|| format!("slot{i}"), |s| s.name.clone())
 }
 
 fn expr(p: &Program, id: ExprId, depth: u32) -> String {
@@ -145,7 +187,9 @@ fn expr(p: &Program, id: ExprId, depth: u32) -> String {
     }
     let d = depth + 1;
     let e = |x: &ExprId| expr(p, *x, d);
-    let Some(node) = p.expr(id) else { return "?".into() };
+    let Some(node) = p.expr(id) else {
+        return "?".into();
+    };
     match node {
         Expr::Bool(b) => b.to_string(),
         Expr::Int(i) => i.to_string(),
@@ -157,11 +201,17 @@ fn expr(p: &Program, id: ExprId, depth: u32) -> String {
         Expr::Param(i) => format!("param{i}"),
         Expr::Target => "target".into(),
         Expr::Principal => "principal".into(),
-        Expr::Entity(x) => p.entities.get(*x).map_or_else(|| format!("e{}", x.0), |i| i.r#ref.clone()),
+        Expr::Entity(x) => p
+            .entities
+            .get(*x)
+            .map_or_else(|| format!("e{}", x.0), |i| i.r#ref.clone()),
         Expr::Field(x, f) => format!(
             "{}.{}",
             e(x),
-            p.entities.fields.get(f.0 as usize).map_or_else(|| format!("f{}", f.0), |k| k.describe())
+            p.entities
+                .fields
+                .get(f.0 as usize)
+                .map_or_else(|| format!("f{}", f.0), |k| k.describe())
         ),
         Expr::Related(x, rel) => format!("{}.{}", e(x), format!("{rel:?}").to_lowercase()),
         Expr::Eq(a, b) => format!("({} == {})", e(a), e(b)),
@@ -171,7 +221,9 @@ fn expr(p: &Program, id: ExprId, depth: u32) -> String {
         Expr::Gt(a, b) => format!("({} > {})", e(a), e(b)),
         Expr::Ge(a, b) => format!("({} >= {})", e(a), e(b)),
         Expr::SetHas { set, elem } => format!("({} in {})", e(elem), e(set)),
-        Expr::StrContains { haystack, needle } => format!("({} contains {})", e(haystack), e(needle)),
+        Expr::StrContains { haystack, needle } => {
+            format!("({} contains {})", e(haystack), e(needle))
+        }
         Expr::StartsWith(a, b) => format!("({} starts_with {})", e(a), e(b)),
         Expr::EndsWith(a, b) => format!("({} ends_with {})", e(a), e(b)),
         Expr::Matches(a, b) => format!("({} matches {})", e(a), e(b)),

@@ -166,7 +166,11 @@ impl Manifest {
                     "set" => ClaimType::Set,
                     _ => return None,
                 };
-                Some(ClaimDecl { name: c.name.clone(), ty, optional: c.optional })
+                Some(ClaimDecl {
+                    name: c.name.clone(),
+                    ty,
+                    optional: c.optional,
+                })
             })
             .collect()
     }
