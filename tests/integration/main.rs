@@ -7,3 +7,4 @@ mod syntax;
 mod traffic;
 mod wasm;
 mod worker;
+mod worker_e2e;
