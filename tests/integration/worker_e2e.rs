@@ -14,6 +14,7 @@
     clippy::panic
 )]
 
+mod edges;
 mod figures;
 mod matrix;
 mod replay;

@@ -118,7 +118,12 @@ function signToken(t, keys, now) {
   const build = (payload) => {
     // `tamper`: sign other claims, then send these (a payload re-encoded after signing).
     const signed = t.tamper === true ? { ...payload, edgeward_tampered: false } : payload;
-    const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(signed))}`;
+    // `payload_text`: the payload's JSON verbatim (duplicate keys...), "$now±N" strings replaced by numbers.
+    const text =
+      t.payload_text !== undefined
+        ? t.payload_text.replace(/"\$now(?:([+-])(\d+))?"/g, (_, sign, n) => String(sign === "-" ? now - Number(n) : now + Number(n ?? 0)))
+        : JSON.stringify(signed);
+    const signingInput = `${b64url(JSON.stringify(header))}.${b64url(text)}`;
     const sig = signatureOf(t.sign_alg ?? alg, key, Buffer.from(signingInput));
     if (t.mutate === "flip_signature" && sig.length > 0) sig[sig.length - 1] ^= 1;
     // Bit i counts from the most significant bit of the signature's first byte.
@@ -130,7 +135,15 @@ function signToken(t, keys, now) {
       return `${head}.${forged}.${b64url(sig)}`;
     }
     if (t.tamper === true) return `${head}.${b64url(JSON.stringify(payload))}.${b64url(sig)}`;
-    return `${signingInput}.${b64url(sig)}`;
+    let sigText = b64url(sig);
+    // `noncanonical_signature`: set an unused low bit of the last base64url character (same bytes, other text).
+    if (t.mutate === "noncanonical_signature" && sigText.length % 4 !== 0) {
+      const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+      sigText = sigText.slice(0, -1) + abc[abc.indexOf(sigText.at(-1)) | 1];
+    }
+    // `padded_signature`: base64url with `=` padding.
+    if (t.mutate === "padded_signature") sigText = sig.toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
+    return `${signingInput}.${sigText}`;
   };
   if (t.pad_to === undefined) return build(claims);
   // Grow a filler claim until the token is exactly `pad_to` bytes long.
