@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per topic.
 
+mod build;
 mod catalog;
 mod differential;
 mod jwt;
