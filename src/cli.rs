@@ -3,6 +3,7 @@
 pub mod build;
 pub mod front;
 pub mod run;
+pub mod sim;
 
 use std::fmt::Write as _;
 use std::path::Path;

@@ -28,6 +28,10 @@ enum Command {
     Eval(cli::run::EvalArgs),
     /// Run a policy's `test` blocks on the interpreter and on the compiled module
     Test(cli::run::TestArgs),
+    /// Replay recorded requests (with their JWTs) against a policy or module and count the decisions
+    Simulate(cli::sim::SimulateArgs),
+    /// Replay recorded requests against two policies and list the requests whose decision changes
+    Whatif(cli::sim::WhatifArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
         Command::Build(a) => cli::build::build(a),
         Command::Eval(a) => cli::run::eval(a),
         Command::Test(a) => cli::run::test(a),
+        Command::Simulate(a) => cli::sim::simulate_cmd(a),
+        Command::Whatif(a) => cli::sim::whatif_cmd(a),
     };
     match result {
         Ok(code) => code,

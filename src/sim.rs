@@ -1,7 +1,12 @@
 //! The simulator: recorded traffic readers, replay, what-if diff and reports.
 
+pub mod engine;
 pub mod eval;
+pub mod replay;
+pub mod report;
+pub mod simulate;
 pub mod traffic;
+pub mod whatif;
 
 use serde::Serialize;
 

@@ -4,6 +4,7 @@ mod build;
 mod catalog;
 mod differential;
 mod jwt;
+mod sim;
 mod syntax;
 mod traffic;
 mod wasm;
