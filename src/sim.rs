@@ -1,6 +1,7 @@
 //! The simulator: recorded traffic readers, replay, what-if diff and reports.
 
 pub mod eval;
+pub mod generate;
 pub mod traffic;
 
 use serde::Serialize;
