@@ -3,6 +3,7 @@
 mod build;
 mod catalog;
 mod differential;
+mod examples;
 mod jwt;
 mod sim;
 mod syntax;
