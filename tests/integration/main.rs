@@ -2,6 +2,7 @@
 
 mod build;
 mod catalog;
+mod demo;
 mod differential;
 mod examples;
 mod jwt;
