@@ -6,6 +6,7 @@ mod demo;
 mod differential;
 mod examples;
 mod jwt;
+mod readme;
 mod sim;
 mod syntax;
 mod traffic;
