@@ -346,3 +346,173 @@ fn acme_traffic_tells_a_story_under_both_policies() {
         "the pull request flips requests both ways: {flips:?}"
     );
 }
+
+// ---------------------------------------------------------------- docs/language.md
+
+/// One ```ward block of the language reference.
+struct DocBlock {
+    /// 1-based line of the opening fence.
+    line: usize,
+    /// The words after `ward` on the fence: `items`, `fragment`, `error=CODE`, `warning=CODE`.
+    info: Vec<String>,
+    text: String,
+}
+
+fn ward_blocks(doc: &str) -> Vec<DocBlock> {
+    let mut blocks = Vec::new();
+    let mut lines = doc.lines().enumerate();
+    while let Some((i, line)) = lines.next() {
+        let Some(info) = line.strip_prefix("```ward") else {
+            continue;
+        };
+        let mut text = String::new();
+        for (_, l) in lines.by_ref() {
+            if l.starts_with("```") {
+                break;
+            }
+            text.push_str(l);
+            text.push('\n');
+        }
+        blocks.push(DocBlock {
+            line: i + 1,
+            info: info.split_whitespace().map(str::to_string).collect(),
+            text,
+        });
+    }
+    blocks
+}
+
+impl DocBlock {
+    fn has(&self, word: &str) -> bool {
+        self.info.iter().any(|w| w == word)
+    }
+
+    fn expected(&self, key: &str) -> Option<&str> {
+        self.info
+            .iter()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+    }
+
+    /// The whole policy the block stands for (see the table at the top of docs/language.md).
+    fn policy(&self, prelude: &str) -> String {
+        if self.has("fragment") {
+            format!(
+                "{prelude}\nhost \"doc.acme.dev\" {{\n  route ANY \"/doc/{{id}}/*\" -> component:default/payments-api {{\n{}  }}\n}}\n",
+                self.text
+            )
+        } else if self.has("items") {
+            format!("{prelude}\n{}", self.text)
+        } else {
+            self.text.clone()
+        }
+    }
+}
+
+#[test]
+fn every_ward_block_of_the_language_reference_compiles_and_its_tests_pass() {
+    let doc = read("docs/language.md");
+    let blocks = ward_blocks(&doc);
+    assert!(blocks.len() >= 30, "only {} ward blocks", blocks.len());
+    for b in &blocks {
+        for w in &b.info {
+            let known = ["items", "fragment"].contains(&w.as_str())
+                || w.starts_with("error=")
+                || w.starts_with("warning=");
+            assert!(
+                known,
+                "docs/language.md:{}: unknown fence word `{w}`",
+                b.line
+            );
+        }
+    }
+    let prelude = &blocks
+        .iter()
+        .find(|b| b.text.starts_with("policy doc_example"))
+        .expect("the prelude block")
+        .text;
+    let catalog_dir = root().join("examples/acme/catalog");
+    let catalog = edgeward::catalog::Catalog::load(&catalog_dir)
+        .unwrap()
+        .catalog;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut failures = Vec::new();
+    let mut tested = 0;
+    for b in &blocks {
+        let source = b.policy(prelude);
+        let at = format!("docs/language.md:{}", b.line);
+        let report = edgeward::check_source("example.ward", &source, Some(&catalog));
+        let codes: Vec<String> = report
+            .syntax
+            .iter()
+            .map(|e| e.kind.code().to_string())
+            .chain(report.diagnostics.iter().map(|d| d.code.to_string()))
+            .collect();
+        let errors: Vec<String> = report
+            .syntax
+            .iter()
+            .map(|e| format!("{}: {}", e.kind.code(), e.message))
+            .chain(
+                report
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(|d| format!("{}: {}", d.code, d.message)),
+            )
+            .collect();
+        if let Some(code) = b.expected("error") {
+            if !codes.iter().any(|c| c == code) || errors.is_empty() {
+                failures.push(format!("{at}: expected error {code}, got {codes:?}"));
+            }
+            continue;
+        }
+        if !errors.is_empty() {
+            failures.push(format!("{at}: {errors:#?}"));
+            continue;
+        }
+        if let Some(code) = b.expected("warning")
+            && !codes.iter().any(|c| c == code)
+        {
+            failures.push(format!("{at}: expected warning {code}, got {codes:?}"));
+        }
+        if source
+            .lines()
+            .any(|l| l.trim_start().starts_with("test \""))
+        {
+            tested += 1;
+            let file = tmp.path().join("example.ward");
+            std::fs::write(&file, &source).unwrap();
+            let (code, out, err) = edgeward(
+                tmp.path(),
+                &[
+                    "test",
+                    "example.ward",
+                    "--catalog",
+                    catalog_dir.to_str().unwrap(),
+                ],
+            );
+            if code != 0 {
+                failures.push(format!("{at}: tests fail\n{out}{err}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(tested >= 15, "only {tested} blocks carry tests");
+}
+
+#[test]
+fn the_doc_prelude_and_fence_convention_are_what_the_test_uses() {
+    // the block convention is documented at the top of the file, with the same fence words
+    let doc = read("docs/language.md");
+    let head = &doc[..doc.find("## Contents").unwrap()];
+    for word in [
+        "```ward items",
+        "```ward fragment",
+        "error=CODE",
+        "warning=CODE",
+    ] {
+        assert!(
+            head.contains(word),
+            "the convention does not mention `{word}`"
+        );
+    }
+}
