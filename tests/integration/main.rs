@@ -6,6 +6,7 @@ mod demo;
 mod differential;
 mod examples;
 mod jwt;
+mod optimise;
 mod readme;
 mod sim;
 mod syntax;
