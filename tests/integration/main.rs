@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per topic.
 
 mod catalog;
+mod check;
 mod jwt;
 mod syntax;
 mod traffic;
