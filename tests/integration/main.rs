@@ -2,6 +2,7 @@
 
 mod catalog;
 mod check;
+mod interp;
 mod jwt;
 mod syntax;
 mod traffic;
