@@ -2,9 +2,11 @@
 
 mod build;
 mod catalog;
+mod check;
 mod demo;
 mod differential;
 mod examples;
+mod interp;
 mod jwt;
 mod optimise;
 mod readme;
