@@ -205,7 +205,7 @@ fn run(p: &Program, req: &Request, mut ex: Option<&mut Explanation>) -> Decision
 }
 
 /// The route that decides a request (§7.2) with its decoded params.
-pub(crate) fn pick_route<'p>(
+pub fn pick_route<'p>(
     p: &'p Program,
     method: &str,
     host: &str,

@@ -17,11 +17,12 @@ const MARKDOWN_SAMPLES: usize = 5;
 /// How many principals a group names before `+N more`.
 const GROUP_PRINCIPALS: usize = 3;
 
-/// `allow by reader`, `deny by embargo`, `require#1`, `no_route`, `invalid_token:expired`.
+/// `allow by reader`, `deny by embargo`, `require#1 failed`, `require no_contractors failed`, `no_route`, `invalid_token:expired`.
 pub fn verdict_short(v: &Verdict) -> String {
     match (&v.rule, v.outcome.as_str()) {
         (Some(r), "allow") => format!("allow by {r}"),
         (Some(r), "deny") => format!("deny by {r}"),
+        (Some(r), "require") if r.starts_with("require#") => format!("{r} failed"),
         (Some(r), "require") => format!("require {r} failed"),
         (Some(r), o) => format!("{o} by {r}"),
         (None, o) => o.to_string(),
@@ -226,7 +227,14 @@ pub fn whatif_markdown(r: &WhatifReport, base: &str, head: &str) -> String {
             g.1.insert(c.principal.clone().unwrap_or_else(|| "—".into()));
         }
         let mut rows: Vec<_> = groups.into_iter().collect();
-        rows.sort_by(|a, b| b.1.0.cmp(&a.1.0).then(a.0.cmp(&b.0)));
+        // Newly allowed first (what a reviewer must see), then the largest groups.
+        let opens = |h: &str| !h.starts_with("allow");
+        rows.sort_by(|a, b| {
+            opens(&a.0.2)
+                .cmp(&opens(&b.0.2))
+                .then(b.1.0.cmp(&a.1.0))
+                .then(a.0.cmp(&b.0))
+        });
         let _ = writeln!(out, "| route | base | head | principals | requests |");
         let _ = writeln!(out, "|---|---|---|---|---:|");
         for ((route, b, h), (n, principals)) in rows.iter().take(MARKDOWN_GROUPS) {

@@ -1,0 +1,193 @@
+//! Replaying generated traffic through `simulate` on the compiled module: requests per second with
+//! tokens repeated (10,000 distinct) and with every token distinct (each signature checked).
+//!
+//! Default sizes keep `cargo bench` short; `EDGEWARD_BENCH_FULL=1` runs the full sizes
+//! (1,000,000 requests over 10,000 tokens; 100,000 requests, all tokens distinct).
+#![allow(clippy::indexing_slicing)]
+
+use std::hint::black_box;
+use std::io::{BufReader, Read};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::json;
+
+use edgeward::catalog::Catalog;
+use edgeward::jwt::{Jwks, Profile, Verifier};
+use edgeward::sim::engine::{Module, Policy};
+use edgeward::sim::replay::Side;
+use edgeward::sim::simulate::simulate;
+
+const AUD: &str = "78f42a26e725d802b7ae5bdb3e8707e144ddc1121a0742da244c75e05a0bccac";
+const ISS: &str = "https://acme.cloudflareaccess.com";
+const EC_KID: &str = "37872d5961814b25bcd7d1ef850126cba2790a608165501469203ff5bf05728d";
+/// 2026-11-24T00:00:00Z: requests are spread over the following day.
+const START: i64 = 1_795_478_400;
+
+/// The conformance kit (test-only keys, the example policy and its catalog).
+fn kit() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join("shared/conformance"))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| PathBuf::from("shared/conformance"))
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(kit().join(name)).unwrap_or_default()
+}
+
+const USERS: [&str; 8] = [
+    "jane@acme.dev",
+    "raj@acme.dev",
+    "mei@acme.dev",
+    "omar@acme.dev",
+    "lucy@acme.dev",
+    "carlos@acme.dev",
+    "nina@acme.dev",
+    "visitor@example.com",
+];
+
+const URLS: [(&str, &str); 6] = [
+    ("GET", "https://payments.acme.dev/api/v1/payments/42"),
+    ("HEAD", "https://payments.acme.dev/api/v1/payments/7"),
+    ("POST", "https://payments.acme.dev/deploy/payments-api"),
+    ("POST", "https://payments.acme.dev/deploy/ledger"),
+    ("GET", "https://status.acme.dev/healthz"),
+    ("GET", "https://payments.acme.dev/nowhere"),
+];
+
+/// `n` distinct ES256 tokens (the kit's test-only key), valid over the whole generated day.
+fn tokens(n: usize) -> Vec<String> {
+    let pem = read("keys/ec-p256.pem");
+    let Ok(key) = EncodingKey::from_ec_pem(pem.as_bytes()) else {
+        return Vec::new();
+    };
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(EC_KID.into());
+    (0..n)
+        .filter_map(|i| {
+            let claims = json!({
+                "aud": [AUD], "iss": ISS, "sub": format!("sub-{i}"), "type": "app",
+                "email": USERS[i % USERS.len()], "iat": START, "exp": START + 2 * 86_400,
+                "amr": ["pwd", "mfa"], "identity_nonce": format!("n{i}"),
+            });
+            jsonwebtoken::encode(&header, &claims, &key).ok()
+        })
+        .collect()
+}
+
+/// Recorded traffic generated on the fly, never held whole: line `i` replays token `i % tokens`.
+struct Traffic<'t> {
+    tokens: &'t [String],
+    lines: usize,
+    next: usize,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for Traffic<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            if self.next == self.lines || self.tokens.is_empty() {
+                return Ok(0);
+            }
+            let i = self.next;
+            self.next += 1;
+            let (method, url) = URLS[i % URLS.len()];
+            let time = edgeward::input::format_rfc3339(START + (i % 86_400) as i64);
+            let line = json!({"time": time, "method": method, "url": url,
+                              "jwt": self.tokens[i % self.tokens.len()], "ip": "203.0.113.7", "country": "US"});
+            self.buf.clear();
+            self.buf.extend_from_slice(line.to_string().as_bytes());
+            self.buf.push(b'\n');
+            self.pos = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+struct Setup {
+    module: Module,
+    policy: Policy,
+    jwks: Jwks,
+}
+
+fn setup() -> Option<Setup> {
+    let catalog = Catalog::load(&kit().join("catalog")).ok()?.catalog;
+    let program = edgeward::compile("policy.ward", &read("policy.ward"), Some(&catalog))
+        .ok()?
+        .program;
+    let module = Module::from_bytes(&edgeward::wasm::compile(&program).ok()?).ok()?;
+    Some(Setup {
+        policy: Policy::of_program(&program),
+        module,
+        jwks: Jwks::parse(&read("jwks.json")).ok()?,
+    })
+}
+
+fn replay(s: &Setup, tokens: &[String], lines: usize) -> u64 {
+    let verifier = Verifier::new(
+        s.jwks.clone(),
+        Profile {
+            aud: Some(AUD.into()),
+            iss: Some(ISS.into()),
+        },
+        s.policy.claims.clone(),
+    );
+    let side = Side {
+        verifier: &verifier,
+        engine: &s.module,
+    };
+    let input = BufReader::with_capacity(
+        1 << 16,
+        Traffic {
+            tokens,
+            lines,
+            next: 0,
+            buf: Vec::new(),
+            pos: 0,
+        },
+    );
+    simulate(input, &side, &s.policy, None, |_| {})
+        .map(|r| r.report.allow)
+        .unwrap_or(0)
+}
+
+fn bench(c: &mut Criterion) {
+    let Some(s) = setup() else {
+        eprintln!("replay bench: the conformance kit was not found; skipped");
+        return;
+    };
+    let full = std::env::var_os("EDGEWARD_BENCH_FULL").is_some();
+    let (repeated, distinct) = if full {
+        (1_000_000, 100_000)
+    } else {
+        (100_000, 10_000)
+    };
+    let mut g = c.benchmark_group("replay");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(if full { 60 } else { 10 }));
+
+    let pool = tokens(10_000);
+    g.throughput(Throughput::Elements(repeated as u64));
+    g.bench_function(format!("{repeated}_requests_10000_tokens"), |b| {
+        b.iter(|| black_box(replay(&s, &pool, repeated)))
+    });
+
+    let all = tokens(distinct);
+    g.throughput(Throughput::Elements(distinct as u64));
+    g.bench_function(format!("{distinct}_requests_distinct_tokens"), |b| {
+        b.iter(|| black_box(replay(&s, &all, distinct)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
