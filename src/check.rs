@@ -110,6 +110,8 @@ pub(crate) struct Cx<'a, 'f> {
     entity_of: BTreeMap<EntityId, ir::EntityIdx>,
     /// Field keys the program reads.
     field_of: BTreeMap<ir::FieldKey, ir::FieldIdx>,
+    /// Each route's head (`route METHODS "PATH" [-> ENTITY]`), where route-level diagnostics point.
+    route_heads: Vec<Span>,
     /// The candidates of the route being checked, when its target is templated.
     current_route_candidates: Option<Vec<EntityId>>,
     principal_spec: Option<BindingSpec>,
@@ -168,6 +170,7 @@ impl<'a, 'f> Cx<'a, 'f> {
             entity_ids: Vec::new(),
             entity_of: BTreeMap::new(),
             field_of: BTreeMap::new(),
+            route_heads: Vec::new(),
             current_route_candidates: None,
             principal_spec: None,
             service_spec: None,
@@ -181,6 +184,13 @@ impl<'a, 'f> Cx<'a, 'f> {
 
     fn emit(&mut self, d: Diagnostic) {
         self.diags.push(d);
+    }
+
+    /// Whether an error was reported inside `span` (so a lint about it would only repeat the error).
+    fn erred_within(&self, span: Span) -> bool {
+        self.diags
+            .iter()
+            .any(|d| d.is_error() && d.span.start >= span.start && d.span.end <= span.end)
     }
 
     fn run(&mut self, file: &'f ast::File) {

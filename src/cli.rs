@@ -1,5 +1,7 @@
 //! What every verb shares: reading inputs, loading the catalog, compiling, rendering diagnostics.
 
+pub mod build;
+pub mod demo;
 pub mod front;
 pub mod run;
 pub mod sim;

@@ -205,7 +205,7 @@ fn run(p: &Program, req: &Request, mut ex: Option<&mut Explanation>) -> Decision
 }
 
 /// The route that decides a request (§7.2) with its decoded params.
-pub(crate) fn pick_route<'p>(
+pub fn pick_route<'p>(
     p: &'p Program,
     method: &str,
     host: &str,
@@ -405,7 +405,15 @@ impl<'a> Env<'a> {
             Expr::Int(i) => V::Int(*i),
             Expr::Str(s) => V::Str(Cow::Borrowed(s.as_bytes())),
             Expr::StrList(l) => V::Set(Cow::Borrowed(l.as_slice())),
-            Expr::Cidr(addr, prefix) => V::Cidr(ip_bits(*addr), *prefix),
+            Expr::Cidr(addr, prefix) => {
+                // An IPv4 network may also be written unmapped, with a prefix over 32 bits.
+                let prefix = if addr.is_ipv4() {
+                    prefix.saturating_add(96)
+                } else {
+                    *prefix
+                };
+                V::Cidr(ip_bits(*addr), prefix)
+            }
             Expr::Slot(s) => match self.slots.get(s.0 as usize) {
                 Some(Some(v)) => match v {
                     SlotValue::String(s) => V::Str(Cow::Owned(s.as_bytes().to_vec())),

@@ -188,7 +188,9 @@ pub enum Expr {
     Str(String),
     /// A literal list of strings (a set value).
     StrList(Vec<String>),
-    /// A CIDR literal: network address and prefix length (IPv4 as IPv4-mapped IPv6, prefix + 96).
+    /// A CIDR literal: network address and prefix length. The checker writes IPv4 networks as
+    /// IPv4-mapped IPv6 with the prefix over 128 bits (prefix + 96); an `IpAddr::V4` address means
+    /// a prefix over its 32 bits, and every host reads both forms alike.
     Cidr(IpAddr, u8),
     /// The value of an input slot; errs when the slot is absent.
     Slot(SlotIdx),

@@ -22,6 +22,10 @@ enum Command {
     Fmt(cli::front::FmtArgs),
     /// Show what edgeward understood of a Backstage catalog
     Catalog(cli::front::CatalogArgs),
+    /// Run the bundled acme example end to end: check, test, build, simulate, what-if
+    Demo(cli::demo::DemoArgs),
+    /// Compile a policy to a WebAssembly module, its manifest and a Cloudflare Worker
+    Build(cli::build::BuildArgs),
     /// Decide one request on the interpreter (a policy) or on a module (`.wasm`)
     Eval(cli::run::EvalArgs),
     /// Run a policy's `test` blocks on the interpreter and on the compiled module
@@ -38,6 +42,8 @@ fn main() -> ExitCode {
         Command::Check(a) => cli::front::check(a),
         Command::Fmt(a) => cli::front::fmt(a),
         Command::Catalog(a) => cli::front::catalog(a),
+        Command::Build(a) => cli::build::build(a),
+        Command::Demo(a) => cli::demo::demo(a),
         Command::Eval(a) => cli::run::eval(a),
         Command::Test(a) => cli::run::test(a),
         Command::Simulate(a) => cli::sim::simulate_cmd(a),

@@ -2,6 +2,7 @@
 
 pub mod engine;
 pub mod eval;
+pub mod generate;
 pub mod replay;
 pub mod report;
 pub mod simulate;

@@ -21,11 +21,12 @@ macro_rules! diagnostic {
         $(#[doc = $doc:literal])*
         $name:ident { $($field:ident : $ty:ty),* $(,)? }
         code = $code:literal, message = $msg:literal, label = $label:literal $(, help = $help:literal)?
+        $(, severity = $severity:ident)?
     ) => {
         $(#[doc = $doc])*
         #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
         #[error($msg)]
-        #[diagnostic(code($code) $(, help($help))?)]
+        #[diagnostic(code($code) $(, help($help))? $(, severity($severity))?)]
         pub struct $name {
             $(pub $field: $ty,)*
             pub file: String,
@@ -165,12 +166,13 @@ pub enum CatalogError {
 diagnostic! {
     /// An entity of a kind Backstage does not define; it loads without a schema.
     UnknownKind { kind: String }
-    code = "edgeward::catalog::unknown_kind", message = "unknown kind `{kind}`: loaded without a schema", label = "this kind"
+    code = "edgeward::catalog::unknown_kind", message = "unknown kind `{kind}`: loaded without a schema", label = "this kind",
+    severity = Warning
 }
 /// A relation naming an entity the catalog does not hold; it resolves to nothing (DESIGN §7.7).
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
 #[error("`{field}` names `{reference}`, which is not in the catalog")]
-#[diagnostic(code("edgeward::catalog::dangling_ref"))]
+#[diagnostic(code("edgeward::catalog::dangling_ref"), severity(Warning))]
 pub struct DanglingRef {
     pub field: String,
     pub reference: String,
@@ -187,18 +189,21 @@ pub struct DanglingRef {
 diagnostic! {
     /// A Location target that is not followed (a URL, an absolute path, a glob, or text input).
     TargetNotFollowed { target: String, reason: String }
-    code = "edgeward::catalog::target_not_followed", message = "location target `{target}` is not followed: {reason}", label = "this target"
+    code = "edgeward::catalog::target_not_followed", message = "location target `{target}` is not followed: {reason}", label = "this target",
+    severity = Warning
 }
 diagnostic! {
     /// A file in a catalog folder that holds no entities (an OpenAPI definition, say).
     SkippedFile { reason: String }
-    code = "edgeward::catalog::skipped_file", message = "skipped a file that holds no catalog entities: {reason}", label = "here"
+    code = "edgeward::catalog::skipped_file", message = "skipped a file that holds no catalog entities: {reason}", label = "here",
+    severity = Warning
 }
 diagnostic! {
     /// An email written on several users: a token with it binds no principal (DESIGN §7.6).
     SharedEmail { email: String, users: String }
     code = "edgeward::catalog::shared_email", message = "`{email}` is the email of several users: {users}",
-    label = "one of them", help = "a token with this email binds no principal"
+    label = "one of them", help = "a token with this email binds no principal",
+    severity = Warning
 }
 
 /// Something worth knowing about a catalog that still loads.

@@ -754,7 +754,8 @@ impl<'a, 'f> Cx<'a, 'f> {
                         );
                         return (self.push(Expr::Bool(false), span), Ty::Err);
                     }
-                    let full = Span::new(span.start, end);
+                    // `end` is the last segment's; the path's own span also takes a closing `]`.
+                    let full = Span::new(span.start, end.max(span.end));
                     if direct_target {
                         self.check_candidates_have(&path, ctx, full);
                     }
@@ -856,6 +857,8 @@ impl<'a, 'f> Cx<'a, 'f> {
                         .label(format!("this is {}", aty.describe())),
                     );
                 }
+                // a wrong argument was reported: the body must not report it again
+                let aty = if ok { aty } else { Ty::Err };
                 inner.role_param = Some((p.name.name.clone(), aid, aty));
             }
             (None, _) => {

@@ -199,6 +199,7 @@ impl<'a, 'f> Cx<'a, 'f> {
         let text = format!("{kind}:{ns}/{}", r.name.to_lowercase_keep_params());
         // Split the name into literal parts and `{param}`s.
         let mut parts = Vec::new();
+        let mut bad_template = false;
         let mut rest = r.name.as_str();
         while !rest.is_empty() {
             match rest.find('{') {
@@ -223,6 +224,7 @@ impl<'a, 'f> Cx<'a, 'f> {
                                 None => "the name can use the path's `{param}` segments only"
                                     .to_string(),
                             };
+                            bad_template = true;
                             self.emit(
                                 Diagnostic::error(
                                     "edgeward::template_param",
@@ -247,6 +249,10 @@ impl<'a, 'f> Cx<'a, 'f> {
                     rest = "";
                 }
             }
+        }
+        if bad_template {
+            // reported: looking the name up as a fixed ref would only add an `unknown_ref`
+            return (None, Some(kind), Some(text));
         }
         let templated = parts.iter().any(|p| matches!(p, TemplatePart::Param(_)));
         let Some(catalog) = self.catalog else {
@@ -374,14 +380,22 @@ impl<'a, 'f> Cx<'a, 'f> {
             }
         }
         self.current_route_candidates = None;
+        let head_end = route
+            .target
+            .as_ref()
+            .map_or(route.path.span.end, |t| t.span.end);
+        self.route_heads.push(Span::new(route.span.start, head_end));
         self.program.routes.push(r);
     }
 
     /// Route-level lints and the ambiguity check (§2).
     pub(crate) fn route_checks(&mut self) {
         let routes = self.program.routes.clone();
+        let heads = self.route_heads.clone();
+        let head = |i: usize| heads.get(i).copied();
         for (i, a) in routes.iter().enumerate() {
-            for b in routes.iter().take(i) {
+            let a_head = head(i).unwrap_or(a.span);
+            for (j, b) in routes.iter().enumerate().take(i) {
                 if a.host == b.host
                     && same_requests(a, b)
                     && methods_overlap(&a.methods, &b.methods)
@@ -389,20 +403,23 @@ impl<'a, 'f> Cx<'a, 'f> {
                     self.emit(
                         Diagnostic::error(
                             "edgeward::ambiguous_route",
-                            a.span,
+                            a_head,
                             format!("this route and an earlier one match the same `{}` requests equally specifically", a.path_text),
                         )
                         .label("matches the same requests")
-                        .related(b.span, "as this route")
+                        .related(head(j).unwrap_or(b.span), "as this route")
                         .help("merge their rules into one route, or make their methods disjoint"),
                     );
                 }
             }
+            // An allow whose condition erred at check time may well hold once fixed.
             let allows_possible = a.allows.iter().any(|r| {
-                self.program
-                    .rule(*r)
-                    .and_then(|r| r.cond)
-                    .is_none_or(|c| !matches!(self.program.expr(c), Some(Expr::Bool(false))))
+                self.program.rule(*r).is_some_and(|r| {
+                    self.erred_within(r.span)
+                        || r.cond.is_none_or(|c| {
+                            !matches!(self.program.expr(c), Some(Expr::Bool(false)))
+                        })
+                })
             });
             if a.allows.is_empty() {
                 let msg = if a.denies.is_empty() && a.requires.is_empty() {
@@ -411,7 +428,7 @@ impl<'a, 'f> Cx<'a, 'f> {
                     "this route has no `allow`: it denies every request"
                 };
                 self.emit(
-                    Diagnostic::warning("edgeward::no_allow", a.span, msg)
+                    Diagnostic::warning("edgeward::no_allow", a_head, msg)
                         .label("only denies")
                         .help("add an `allow NAME when ...`, or remove the route if every request should be denied"),
                 );
@@ -419,7 +436,7 @@ impl<'a, 'f> Cx<'a, 'f> {
                 self.emit(
                     Diagnostic::warning(
                         "edgeward::no_allow",
-                        a.span,
+                        a_head,
                         "no `allow` of this route can hold",
                     )
                     .label("only denies"),
@@ -458,6 +475,7 @@ impl<'a, 'f> Cx<'a, 'f> {
         for rule in self.program.rules.clone() {
             if let Some(c) = rule.cond
                 && crate::ir::optimise::folds_to(&self.program, c) == Some(false)
+                && !self.erred_within(rule.span)
             {
                 self.emit(
                     Diagnostic::warning(
@@ -559,12 +577,62 @@ impl<'a, 'f> Cx<'a, 'f> {
             }
             return None;
         };
-        Some(BindingSpec {
+        let spec = BindingSpec {
             kind,
             field_text: ir::FieldKey::Doc(field.clone()).describe(),
             field,
             claim,
-        })
+        };
+        self.shared_binding_values(b, &spec, what);
+        Some(spec)
+    }
+
+    /// Warns about catalog values that several entities of the binding's kind share (§7.6): a token
+    /// carrying one binds no one.
+    fn shared_binding_values(&mut self, b: &ast::Binding, spec: &BindingSpec, what: &str) {
+        let Some(catalog) = self.catalog else { return };
+        // The principal binding compares emails ASCII case-insensitively (§7.6), the service one exactly.
+        let fold = what == "principal";
+        let keys: Vec<&str> = spec.field.iter().map(String::as_str).collect();
+        let mut by_value: std::collections::BTreeMap<String, (String, Vec<String>)> =
+            std::collections::BTreeMap::new();
+        for id in catalog.of_kind(&spec.kind) {
+            let (Some(v), Some(e)) = (
+                catalog.field(id, &keys).and_then(|v| v.as_str()),
+                catalog.entity(id),
+            ) else {
+                continue;
+            };
+            let key = if fold {
+                v.to_ascii_lowercase()
+            } else {
+                v.to_string()
+            };
+            by_value
+                .entry(key)
+                .or_insert_with(|| (v.to_string(), Vec::new()))
+                .1
+                .push(format!("`{}`", e.entity_ref()));
+        }
+        for (written, entities) in by_value.into_values() {
+            if entities.len() < 2 {
+                continue;
+            }
+            self.emit(
+                Diagnostic::warning(
+                    "edgeward::ambiguous_binding",
+                    b.span,
+                    format!(
+                        "`{written}` is the `{}` of {} entities: {}",
+                        spec.field_text,
+                        entities.len(),
+                        entities.join(", ")
+                    ),
+                )
+                .label(format!("a token with `{written}` binds no {what}"))
+                .help("give each entity its own value in the catalog, or remove the duplicates"),
+            );
+        }
     }
 
     /// Warns about the policy's own roles that no rule uses, and checks their bodies on their own.

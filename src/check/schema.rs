@@ -129,6 +129,18 @@ pub(crate) fn spell(ty: ClaimType, optional: bool) -> String {
 
 const CLAIM_TYPES: &[&str] = &["string", "int", "bool", "time", "set<string>"];
 
+/// The claim type other languages' names for it stand for.
+fn alias(written: &str) -> Option<&'static str> {
+    Some(match written {
+        "boolean" | "Bool" | "Boolean" => "bool",
+        "integer" | "number" | "i64" | "Int" | "Integer" => "int",
+        "str" | "String" | "text" => "string",
+        "timestamp" | "datetime" | "Time" => "time",
+        "set" | "list" | "array" => "set<string>",
+        _ => return None,
+    })
+}
+
 fn claim_type(
     t: &TypeExpr,
     diags: &mut Vec<Diagnostic>,
@@ -164,13 +176,15 @@ fn claim_type(
                 format!("a claim cannot be of type `{written}`"),
             )
             .label("not a claim type")
-            .help(match suggest(&written, CLAIM_TYPES.iter().copied()) {
-                Some(s) => format!("did you mean `{s}`? claims are {}", CLAIM_TYPES.join(", ")),
-                None => format!(
-                    "claims are {} (add `?` for an optional claim)",
-                    CLAIM_TYPES.join(", ")
-                ),
-            }),
+            .help(
+                match alias(&written).or_else(|| suggest(&written, CLAIM_TYPES.iter().copied())) {
+                    Some(s) => format!("did you mean `{s}`? claims are {}", CLAIM_TYPES.join(", ")),
+                    None => format!(
+                        "claims are {} (add `?` for an optional claim)",
+                        CLAIM_TYPES.join(", ")
+                    ),
+                },
+            ),
         );
     }
     ty.map(|t| (t, optional))

@@ -23,6 +23,10 @@ impl<'a, 'f> Cx<'a, 'f> {
         let mut request: Option<(String, String, String)> = None;
         let mut claims = Claims::new();
         let mut time: Option<i64> = None;
+        let mut has_at_line = false;
+        let mut has_request_line = false;
+        // claims the test writes, whether or not their values checked
+        let mut written = std::collections::BTreeSet::new();
         let mut ip = None;
         let mut country = None;
         let mut expect: Option<Expectation> = None;
@@ -30,6 +34,7 @@ impl<'a, 'f> Cx<'a, 'f> {
         for line in &t.lines {
             match line {
                 TestLine::Request { method, url, .. } => {
+                    has_request_line = true;
                     if !super::routes::METHODS.contains(&method.name.as_str()) {
                         self.emit(
                             Diagnostic::error(
@@ -67,6 +72,7 @@ impl<'a, 'f> Cx<'a, 'f> {
                 }
                 TestLine::Claims { fields, .. } => {
                     for (name, value) in fields {
+                        written.insert(name.name.clone());
                         match self.test_claim(name, value) {
                             Some(v) => {
                                 claims.insert(name.name.clone(), v);
@@ -75,20 +81,24 @@ impl<'a, 'f> Cx<'a, 'f> {
                         }
                     }
                 }
-                TestLine::At { time: lit, .. } => match crate::input::parse_rfc3339(&lit.value) {
-                    Some(v) => time = Some(v),
-                    None => {
-                        self.emit(
-                            Diagnostic::error(
-                                "edgeward::bad_literal",
-                                lit.span,
-                                format!("`{}` is not an RFC 3339 time", lit.value),
-                            )
-                            .label("not a time"),
-                        );
-                        ok = false;
+                TestLine::At { time: lit, .. } => {
+                    has_at_line = true;
+                    match crate::input::parse_rfc3339(&lit.value) {
+                        Some(v) => time = Some(v),
+                        None => {
+                            self.emit(
+                                Diagnostic::error(
+                                    "edgeward::bad_literal",
+                                    lit.span,
+                                    format!("`{}` is not an RFC 3339 time", lit.value),
+                                )
+                                .label("not a time")
+                                .help("write a time like `at time \"2026-11-28T10:00:00Z\"`"),
+                            );
+                            ok = false;
+                        }
                     }
-                },
+                }
                 TestLine::Ip { addr, .. } => match addr.value.parse::<std::net::IpAddr>() {
                     Ok(a) => ip = Some(a),
                     Err(_) => {
@@ -146,7 +156,9 @@ impl<'a, 'f> Cx<'a, 'f> {
                             None
                         }
                     };
+                    // (`by` after another outcome was reported above)
                     if let Some(b) = by
+                        && matches!(e, Some(Expectation::Allow(_) | Expectation::Deny(_)))
                         && !self.program.rules.iter().any(|r| r.name == b.name)
                     {
                         let names: Vec<String> =
@@ -184,6 +196,10 @@ impl<'a, 'f> Cx<'a, 'f> {
             }
         }
         let Some((method, host, path)) = request else {
+            if has_request_line {
+                // the `request` line is there but did not check: reported already
+                return;
+            }
             self.emit(
                 Diagnostic::error(
                     "edgeward::bad_test",
@@ -210,7 +226,8 @@ impl<'a, 'f> Cx<'a, 'f> {
             return;
         };
         // So that the interpreter and the module run the test alike (§7.11).
-        if self.reads_time && time.is_none() {
+        // (an `at time` that did not parse was reported already)
+        if self.reads_time && !has_at_line {
             self.emit(
                 Diagnostic::error(
                     "edgeward::bad_test",
@@ -227,7 +244,7 @@ impl<'a, 'f> Cx<'a, 'f> {
             .slots
             .iter()
             .filter_map(|s| match &s.source {
-                SlotSource::Claim(c) if !s.optional && !claims.contains_key(c) => Some(c.clone()),
+                SlotSource::Claim(c) if !s.optional && !written.contains(c) => Some(c.clone()),
                 _ => None,
             })
             .collect();

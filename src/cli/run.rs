@@ -40,10 +40,7 @@ pub fn eval(a: EvalArgs) -> Res {
     let request: Value = serde_json::from_str(&text)
         .map_err(|e| Fail::Usage(format!("error: the request is not JSON: {e}")))?;
     if a.policy.ends_with(".wasm") {
-        return Err(Fail::Usage(
-            "error: deciding on a `.wasm` module needs the module host, which this build lacks"
-                .into(),
-        ));
+        return eval_module(&a, &request);
     }
     let loaded = load_catalog(a.catalog.as_deref(), false)?;
     let program = compile(&a.policy, loaded.as_ref().map(|l| &l.catalog), false)?;
@@ -64,6 +61,68 @@ pub fn eval(a: EvalArgs) -> Res {
         &source,
         a.format,
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads a compiled module for the host, or says why it cannot be used (exit 2).
+pub fn load_module(path: &str) -> Result<edgeward::wasm::Compiled, Fail> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Fail::Usage(format!("error: cannot read `{path}`: {e}")))?;
+    edgeward::wasm::Compiled::from_bytes(&bytes)
+        .map_err(|e| Fail::Usage(format!("error: `{path}` is not an edgeward module: {e}")))
+}
+
+/// `eval` on a `.wasm`: the module decides; its manifest gives the schema and the rule names.
+fn eval_module(a: &EvalArgs, request: &Value) -> Res {
+    let compiled = load_module(&a.policy)?;
+    let manifest = compiled.manifest();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let (verdict, route) = match eval_request(request, &manifest.claim_decls(), now) {
+        Ok(req) => {
+            let mut decider = compiled
+                .decider()
+                .map_err(|e| Fail::Usage(format!("error: the module cannot run: {e}")))?;
+            let d = decider
+                .decide(&req)
+                .map_err(|e| Fail::Check(format!("error: the module failed: {e}")))?;
+            (Verdict::of(d, &manifest.rule_names()), decider.last_route())
+        }
+        Err(EvalInputError::Token(reason)) => (Verdict::invalid_token(reason), None),
+        Err(EvalInputError::Bad(m)) => return Err(Fail::Usage(format!("error: {m}"))),
+    };
+    let route_info = route.and_then(|r| manifest.routes.get(r as usize));
+    match a.format {
+        TextOrJson::Json => {
+            let mut out = json!({"decision": verdict.decision, "outcome": verdict.outcome, "rule": verdict.rule});
+            if a.explain
+                && let Some(obj) = out.as_object_mut()
+            {
+                obj.insert("explain".into(), json!({"route": route_info.map(|r| json!({"index": r.index, "methods": r.methods, "host": r.host, "path": r.path, "target": r.target}))}));
+            }
+            println!("{out}");
+        }
+        TextOrJson::Text => {
+            println!("{}", verdict_line(&verdict));
+            if a.explain {
+                match route_info {
+                    Some(r) => println!(
+                        "  route #{}: {} {}{}",
+                        r.index,
+                        r.methods,
+                        r.host
+                            .as_deref()
+                            .map(|h| format!("{h} "))
+                            .unwrap_or_default(),
+                        r.path
+                    ),
+                    None => println!("  route: none matched"),
+                }
+                println!(
+                    "  (a module explains only its route: run `eval` on the policy source for every rule's value)"
+                );
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -228,11 +287,34 @@ pub fn test(a: TestArgs) -> Res {
     let program = compile(&a.policy, loaded.as_ref().map(|l| &l.catalog), true)?;
     let source = read(&a.policy)?;
     let names = rule_names(&program);
+    let bytes = super::build::module_bytes(&program)?;
+    let compiled = edgeward::wasm::Compiled::from_bytes(&bytes).map_err(|e| {
+        Fail::Check(format!(
+            "internal error: the compiled module does not load: {e}"
+        ))
+    })?;
+    let mut decider = compiled.decider().map_err(|e| {
+        Fail::Check(format!(
+            "internal error: the compiled module does not run: {e}"
+        ))
+    })?;
     let mut failed = 0;
     for t in &program.tests {
         let (d, ex) = edgeward::interp::explain(&program, &t.request);
         let v = Verdict::of(d, &names);
-        if meets(&v, &t.expect) {
+        let on_module = decider.decide(&t.request).map(|d| Verdict::of(d, &names));
+        if on_module.as_ref().ok() != Some(&v) {
+            failed += 1;
+            println!(
+                "FAIL  {} (the interpreter and the module disagree: please report this)",
+                t.name
+            );
+            println!("  interpreter: {}", verdict_line(&v));
+            match &on_module {
+                Ok(m) => println!("  module:      {}", verdict_line(m)),
+                Err(e) => println!("  module:      failed: {e}"),
+            }
+        } else if meets(&v, &t.expect) {
             println!("ok    {}", t.name);
         } else {
             failed += 1;
@@ -243,7 +325,10 @@ pub fn test(a: TestArgs) -> Res {
         }
     }
     let total = program.tests.len();
-    println!("{} passed, {failed} failed", total - failed);
+    println!(
+        "{} passed, {failed} failed (each on the interpreter and on the module)",
+        total - failed
+    );
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

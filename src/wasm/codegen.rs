@@ -26,7 +26,7 @@
 //! # Code
 //!
 //! `edgeward_decide` decodes the input into the slot table (any malformed input is `bad_input`),
-//! splits the path once, binds the principal, then tries the routes in [`route_order`] with inline
+//! splits the path once, binds the principal, then tries the routes in `Program::route_order` with inline
 //! checks (segment count, literal segments, methods, host); the first match calls that route's
 //! function, which decodes the params, resolves the target and runs the top-level denies and its
 //! rules in order. An expression leaves its value on the stack or branches to its rule's error
@@ -55,7 +55,7 @@ use super::manifest::Manifest;
 use crate::ir::{FieldIdx, Program, Rel};
 
 pub use self::layout::INPUT_CAPACITY;
-pub use self::routing::route_order;
+pub use crate::ir::optimise::route_order;
 
 /// The custom section that carries the manifest JSON.
 pub const MANIFEST_SECTION: &str = "edgeward.manifest";

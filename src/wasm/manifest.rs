@@ -151,6 +151,35 @@ impl Manifest {
         Err(ManifestError::Missing)
     }
 
+    /// The declared claims schema, as every host checks `claims_mismatch` against it (§3, §4).
+    /// A claim of a type the manifest does not name is left out.
+    pub fn claim_decls(&self) -> Vec<crate::input::ClaimDecl> {
+        use crate::input::{ClaimDecl, ClaimType};
+        self.claims
+            .iter()
+            .filter_map(|c| {
+                let ty = match c.ty.as_str() {
+                    "string" => ClaimType::String,
+                    "int" => ClaimType::Int,
+                    "bool" => ClaimType::Bool,
+                    "time" => ClaimType::Time,
+                    "set" => ClaimType::Set,
+                    _ => return None,
+                };
+                Some(ClaimDecl {
+                    name: c.name.clone(),
+                    ty,
+                    optional: c.optional,
+                })
+            })
+            .collect()
+    }
+
+    /// The rule names in table order.
+    pub fn rule_names(&self) -> Vec<String> {
+        self.rules.iter().map(|r| r.name.clone()).collect()
+    }
+
     /// The rule name of a rule index, if any.
     pub fn rule_name(&self, rule: u32) -> Option<&str> {
         self.rules.get(rule as usize).map(|r| r.name.as_str())

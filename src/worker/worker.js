@@ -198,7 +198,8 @@ function findToken(headers) {
   }
   const cookie = headers.get("cookie");
   if (cookie !== null) {
-    for (const part of cookie.split(/[;,]/)) {
+    // Pairs are separated by `;` only, as the simulator reads a recorded `cookie` (a comma is part of a value).
+    for (const part of cookie.split(";")) {
       const eq = part.indexOf("=");
       if (eq >= 0 && part.slice(0, eq).trim() === "CF_Authorization") return part.slice(eq + 1).trim();
     }
@@ -206,8 +207,13 @@ function findToken(headers) {
   return null;
 }
 
+const BASE64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/** Strict base64url without padding, as the simulator decodes: the unused low bits of a last partial character must be 0. */
 function base64urlDecode(s) {
   if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) return null;
+  const unused = [0, 0, 0x0f, 0x03][s.length % 4];
+  if (unused !== 0 && (BASE64URL.indexOf(s[s.length - 1]) & unused) !== 0) return null;
   const b64 = s.replace(/-/g, "+").replace(/_/g, "/") + "===".slice((s.length + 3) % 4);
   const bin = atob(b64);
   const out = new Uint8Array(bin.length);

@@ -1,9 +1,18 @@
 //! The integration tests: one binary, one module per topic.
 
+mod build;
 mod catalog;
+mod check;
+mod demo;
+mod differential;
+mod examples;
+mod interp;
 mod jwt;
+mod optimise;
+mod readme;
 mod sim;
 mod syntax;
 mod traffic;
 mod wasm;
 mod worker;
+mod worker_e2e;

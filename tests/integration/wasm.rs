@@ -944,3 +944,20 @@ fn generated_programs_validate_and_decide() {
         }
     }
 }
+
+#[test]
+fn one_compiled_module_serves_many_threads() {
+    fn shareable<T: Send + Sync>(_: &T) {}
+    let c = Compiled::from_bytes(&compile(&build::example()).unwrap()).unwrap();
+    shareable(&c);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut d = c.decider().unwrap();
+                let r = req("GET", "x.dev", "/healthz");
+                assert_eq!(d.decide(&r).unwrap().outcome, Outcome::Allow);
+                assert_eq!(d.last_route(), Some(2));
+            });
+        }
+    });
+}

@@ -4,8 +4,8 @@
 // Prints a JSON report on stdout; exit 0 when every expectation holds, 1 when one fails, 2 when the run itself fails.
 
 import { spawn } from "node:child_process";
-import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { createHash, createHmac, createPrivateKey, createPublicKey, sign as cryptoSign } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -57,7 +57,8 @@ function loadKeys(spec, baseDir) {
     const kid = createHash("sha256").update(spki).digest("hex");
     const jwk = publicKey.export({ format: "jwk" });
     const alg = jwk.kty === "RSA" ? "RS256" : "ES256";
-    keys.set(name, { privateKey, kid, alg, jwk: { kid, alg, use: "sig", ...jwk } });
+    const publicPem = publicKey.export({ type: "spki", format: "pem" });
+    keys.set(name, { privateKey, publicPem, kid, alg, jwk: { kid, alg, use: "sig", ...jwk } });
   }
   return keys;
 }
@@ -76,32 +77,73 @@ function resolveTimes(value, now) {
   return value;
 }
 
+/** Moves the numeric `exp`, `nbf` and `iat` of `claims` by `now - from` seconds (recorded tokens re-signed now). */
+function shiftTimes(claims, from, now) {
+  if (from === undefined) return claims;
+  const out = { ...claims };
+  for (const k of ["exp", "nbf", "iat"]) if (typeof out[k] === "number") out[k] += now - from;
+  return out;
+}
+
+/** The signature of `input` under `alg`: HS256 MACs with the key's public PEM (alg confusion); none is empty. */
+function signatureOf(alg, key, input) {
+  switch (alg) {
+    case "ES256":
+      return cryptoSign("sha256", input, { key: key.privateKey, dsaEncoding: "ieee-p1363" });
+    case "RS256":
+      return cryptoSign("sha256", input, key.privateKey);
+    case "RS512":
+      return cryptoSign("sha512", input, key.privateKey);
+    case "HS256":
+      return createHmac("sha256", key.publicPem).update(input).digest();
+    default:
+      return Buffer.alloc(0); // alg none and friends: nothing to sign with
+  }
+}
+
 function signToken(t, keys, now) {
   const key = keys.get(t.key);
   if (key === undefined) throw new Error(`unknown key \`${t.key}\``);
   const alg = t.alg ?? key.alg;
-  const header = { alg, typ: "JWT", ...(t.header ?? {}) };
-  if (t.kid_of !== undefined) header.kid = keys.get(t.kid_of)?.kid;
-  else if (!("kid" in t)) header.kid = key.kid;
-  else if (t.kid !== null) header.kid = t.kid;
-  const claims = resolveTimes(t.claims ?? {}, now);
+  let header;
+  if (t.header_exact !== undefined) {
+    header = t.header_exact; // verbatim: a recorded token's header
+  } else {
+    header = { alg, typ: "JWT", ...(t.header ?? {}) };
+    if (t.kid_of !== undefined) header.kid = keys.get(t.kid_of)?.kid;
+    else if (!("kid" in t)) header.kid = key.kid;
+    else if (t.kid !== null) header.kid = t.kid;
+  }
+  const claims = shiftTimes(resolveTimes(t.claims ?? {}, now), t.shift_from, now);
   const build = (payload) => {
-    const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;
-    let sig;
-    if (alg === "ES256") {
-      sig = cryptoSign("sha256", Buffer.from(signingInput), { key: key.privateKey, dsaEncoding: "ieee-p1363" });
-    } else if (alg === "RS256") {
-      sig = cryptoSign("sha256", Buffer.from(signingInput), key.privateKey);
-    } else {
-      sig = Buffer.alloc(0); // alg none and friends: nothing to sign with
-    }
+    // `tamper`: sign other claims, then send these (a payload re-encoded after signing).
+    const signed = t.tamper === true ? { ...payload, edgeward_tampered: false } : payload;
+    // `payload_text`: the payload's JSON verbatim (duplicate keys...), "$now±N" strings replaced by numbers.
+    const text =
+      t.payload_text !== undefined
+        ? t.payload_text.replace(/"\$now(?:([+-])(\d+))?"/g, (_, sign, n) => String(sign === "-" ? now - Number(n) : now + Number(n ?? 0)))
+        : JSON.stringify(signed);
+    const signingInput = `${b64url(JSON.stringify(header))}.${b64url(text)}`;
+    const sig = signatureOf(t.sign_alg ?? alg, key, Buffer.from(signingInput));
     if (t.mutate === "flip_signature" && sig.length > 0) sig[sig.length - 1] ^= 1;
+    // Bit i counts from the most significant bit of the signature's first byte.
+    if (t.flip_bit !== undefined) sig[t.flip_bit >> 3] ^= 0x80 >> (t.flip_bit & 7);
+    const head = signingInput.split(".")[0];
     if (t.mutate === "swap_payload") {
       // Re-encode the payload after signing, with one claim changed.
       const forged = b64url(JSON.stringify({ ...payload, forged: true }));
-      return `${signingInput.split(".")[0]}.${forged}.${b64url(sig)}`;
+      return `${head}.${forged}.${b64url(sig)}`;
     }
-    return `${signingInput}.${b64url(sig)}`;
+    if (t.tamper === true) return `${head}.${b64url(JSON.stringify(payload))}.${b64url(sig)}`;
+    let sigText = b64url(sig);
+    // `noncanonical_signature`: set an unused low bit of the last base64url character (same bytes, other text).
+    if (t.mutate === "noncanonical_signature" && sigText.length % 4 !== 0) {
+      const abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+      sigText = sigText.slice(0, -1) + abc[abc.indexOf(sigText.at(-1)) | 1];
+    }
+    // `padded_signature`: base64url with `=` padding.
+    if (t.mutate === "padded_signature") sigText = sig.toString("base64").replace(/\+/g, "-").replace(/\//g, "_");
+    return `${signingInput}.${sigText}`;
   };
   if (t.pad_to === undefined) return build(claims);
   // Grow a filler claim until the token is exactly `pad_to` bytes long.
@@ -203,7 +245,7 @@ function capnpString(s) {
   return JSON.stringify(s);
 }
 
-function workerdConfig(spec, vars) {
+function workerdConfig(spec, vars, modules) {
   const bindings = Object.entries(vars)
     .filter(([, v]) => v !== null && v !== undefined)
     .map(([k, v]) => `(name = ${capnpString(k)}, text = ${capnpString(String(v))})`)
@@ -224,8 +266,7 @@ const config :Workerd.Config = (
 
 const policyWorker :Workerd.Worker = (
   modules = [
-    (name = "worker.js", esModule = embed "worker.js"),
-    (name = "policy.wasm", wasm = embed "policy.wasm"),
+    ${modules.map((m) => `(name = ${capnpString(m.name)}, ${m.type} = embed ${capnpString(m.name)})`).join(",\n    ")}
   ],
   compatibilityDate = ${capnpString(spec.compatibility_date)},
   bindings = [
@@ -403,14 +444,28 @@ async function main() {
 
   const dir = mkdtempSync(join(tmpdir(), "edgeward-workerd-"));
   cleanups.unshift(() => rmSync(dir, { recursive: true, force: true }));
-  copyFileSync(resolve(baseDir, spec.worker_js), join(dir, "worker.js"));
-  copyFileSync(resolve(baseDir, spec.policy_wasm), join(dir, "policy.wasm"));
-  writeFileSync(join(dir, "config.capnp"), workerdConfig(spec, vars));
+  // `modules`: [{name, path, type: "esModule" | "wasm"}], the first the main module; else worker.js + policy.wasm.
+  const modules = spec.modules ?? [
+    { name: "worker.js", path: spec.worker_js, type: "esModule" },
+    { name: "policy.wasm", path: spec.policy_wasm, type: "wasm" },
+  ];
+  for (const m of modules) {
+    if (!/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(m.name) || m.name.split("/").includes("..")) {
+      fail(`bad module name \`${m.name}\``);
+    }
+    if (m.type !== "esModule" && m.type !== "wasm") fail(`bad module type \`${m.type}\``);
+    mkdirSync(dirname(join(dir, m.name)), { recursive: true });
+    copyFileSync(resolve(baseDir, m.path), join(dir, m.name));
+  }
+  writeFileSync(join(dir, "config.capnp"), workerdConfig(spec, vars, modules));
 
+  const startedAt = performance.now();
   const wd = startWorkerd(workerdBin, dir);
   let port;
+  let startupMs = null;
   try {
     port = await wd.port;
+    startupMs = performance.now() - startedAt;
   } catch (e) {
     const report = { ok: spec.expect_startup_failure === true, startup_failed: true, stderr: wd.out.stderr, requests: [] };
     process.stdout.write(`${JSON.stringify(report)}\n`);
@@ -432,17 +487,32 @@ async function main() {
     const failures = [];
     if (r.jwks_mode !== undefined) jwks.state.mode = r.jwks_mode;
     if (r.jwks !== undefined) jwks.state.body = r.jwks;
+    // Sign and send early in a second, so that the Worker's clock reads the second the token was signed in.
+    const inSecond = Date.now() % 1000;
+    if (inSecond > 850) await sleep(1005 - inSecond);
     const now = Math.floor(Date.now() / 1000);
     let tokenHdrs = {};
+    const tokens = [];
     try {
-      if (r.token !== undefined) tokenHdrs = tokenHeaders(signToken(r.token, keys, now), r.token.via);
-      else if (r.jwt !== undefined) tokenHdrs = tokenHeaders(r.jwt, r.via);
+      if (r.token !== undefined) {
+        tokens.push(signToken(r.token, keys, now));
+        tokenHdrs = tokenHeaders(tokens[0], r.token.via);
+      } else if (r.jwt !== undefined) tokenHdrs = tokenHeaders(r.jwt, r.via);
+      // `sources`: [{header, value? ("{token}" is replaced), token? | jwt?}], each token signed now.
+      for (const src of r.sources ?? []) {
+        let tok = null;
+        if (src.token !== undefined) tok = signToken(src.token, keys, now);
+        else if (src.jwt !== undefined) tok = src.jwt;
+        if (tok !== null) tokens.push(tok);
+        tokenHdrs[src.header] = (src.value ?? "{token}").split("{token}").join(tok ?? "");
+      }
     } catch (e) {
       fail(`${name}: ${e.message}`);
     }
     const linesBefore = wd.out.lines.length;
     const originBefore = origin.seen.length;
     let res;
+    const sentAt = performance.now();
     try {
       res = await send(port, r, tokenHdrs);
     } catch (e) {
@@ -450,6 +520,7 @@ async function main() {
       results.push({ name, ok: false, failures });
       continue;
     }
+    const latencyMs = performance.now() - sentAt;
     await waitForLines(wd.out, linesBefore + 1);
     const newLines = wd.out.lines.slice(linesBefore);
     let log = null;
@@ -472,6 +543,10 @@ async function main() {
       body: res.body.slice(0, 2000),
       log,
       origin: originNew[0] ?? null,
+      sent_at: now,
+      sent_headers: { ...tokenHdrs, ...(r.headers ?? {}) },
+      tokens,
+      latency_ms: latencyMs,
     });
   }
 
@@ -480,13 +555,13 @@ async function main() {
   const total = wd.out.lines.length;
   const extra = total - results.length;
   const ok = results.every((r) => r.ok) && extra === 0 && wd.out.exited === null;
-  const report = { ok, requests: results, log_lines: total, workerd_exited: wd.out.exited };
+  const report = { ok, requests: results, log_lines: total, workerd_exited: wd.out.exited, startup_ms: startupMs };
   if (extra !== 0) report.extra_log_lines = wd.out.lines;
   if (!ok) report.stderr = wd.out.stderr;
-  process.stdout.write(`${JSON.stringify(report)}\n`);
   for (const r of results.filter((x) => !x.ok)) process.stderr.write(`FAIL ${r.name}:\n  ${r.failures.join("\n  ")}\n`);
   cleanup();
-  process.exit(ok ? 0 : 1);
+  // A large report outlasts one pipe buffer: exit once it is written.
+  process.stdout.write(`${JSON.stringify(report)}\n`, () => process.exit(ok ? 0 : 1));
 }
 
 setTimeout(() => fail(`run exceeded ${RUN_TIMEOUT_MS / 1000} s`), RUN_TIMEOUT_MS).unref();

@@ -1,8 +1,6 @@
 //! Routing (DESIGN §7.1–7.2): route order, the `edgeward_decide` entry (decode, split, match in
 //! order, bind the principal) and one function per route (params, target, rules).
 
-use std::cmp::Ordering;
-
 use wasm_encoder::{BlockType, Instruction as I, ValType};
 
 use super::asm::Asm;
@@ -12,36 +10,6 @@ use super::runtime::Helper;
 use super::{CodegenError, G_PRINCIPAL, G_ROUTE, G_TARGET, Gen, internal};
 use crate::ir::{self, Binding, Methods, Seg, SlotType, Target, TemplatePart};
 use crate::wasm::abi::Outcome;
-
-/// Route indices, most specific first (DESIGN §7.2): the first route in this order that matches a
-/// request's method, host and path is the route.
-///
-/// Key per route: its segments ranked literal 0, param 1, then 2 when the pattern ends there or 3
-/// for a final `*`, compared lexicographically; ties go to host-bound routes; stable by index.
-pub fn route_order(routes: &[ir::Route]) -> Vec<u32> {
-    let key = |r: &ir::Route| -> Vec<u8> {
-        let mut k: Vec<u8> = r
-            .segments
-            .iter()
-            .map(|s| match s {
-                Seg::Lit(_) => 0,
-                Seg::Param(_) => 1,
-            })
-            .collect();
-        k.push(if r.star { 3 } else { 2 });
-        k
-    };
-    let mut idx: Vec<(Vec<u8>, bool, u32)> = routes
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (key(r), r.host.is_none(), i as u32))
-        .collect();
-    idx.sort_by(|a, b| match a.0.cmp(&b.0) {
-        Ordering::Equal => a.1.cmp(&b.1).then(a.2.cmp(&b.2)),
-        o => o,
-    });
-    idx.into_iter().map(|(_, _, i)| i).collect()
-}
 
 impl Gen<'_> {
     fn string_slot(&self, k: ir::SlotIdx) -> Result<u32, CodegenError> {
@@ -148,7 +116,7 @@ impl Gen<'_> {
             }
             a.end();
         }
-        for k in route_order(&self.p.routes) {
+        for k in self.p.route_order.clone() {
             let r = self
                 .p
                 .routes

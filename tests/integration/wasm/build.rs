@@ -53,6 +53,7 @@ impl B {
                     slot("request.path", SlotSource::Path, SlotType::String, false),
                 ],
                 routes: Vec::new(),
+                route_order: Vec::new(),
                 rules: Vec::new(),
                 top_denies: Vec::new(),
                 exprs: Vec::new(),
@@ -259,7 +260,8 @@ impl B {
         }
     }
 
-    pub fn build(self) -> Program {
+    pub fn build(mut self) -> Program {
+        self.p.route_order = edgeward::ir::optimise::route_order(&self.p.routes);
         self.p
     }
 }

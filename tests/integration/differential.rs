@@ -1,0 +1,85 @@
+//! One semantics: the interpreter (the oracle) and the compiled module under wasmtime decide alike.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::PathBuf;
+
+use edgeward::catalog::Catalog;
+use edgeward::sim::eval::eval_request;
+use edgeward::wasm::{Compiled, compile};
+
+use super::wasm::generate;
+
+/// The shared folder beside the repository (its conformance kit).
+fn conformance() -> PathBuf {
+    let mut dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    loop {
+        let kit = dir.join("shared/conformance");
+        if kit.is_dir() {
+            return kit;
+        }
+        assert!(dir.pop(), "no shared/conformance above the repository");
+    }
+}
+
+#[test]
+fn generated_programs_decide_alike_on_the_interpreter_and_the_module() {
+    let (programs, requests) = (200u64, 200u64);
+    let mut decided = 0;
+    for seed in 0..programs {
+        let p = generate::program(seed);
+        let bytes = compile(&p).unwrap();
+        let compiled = Compiled::from_bytes(&bytes).unwrap();
+        let mut decider = compiled.decider().unwrap();
+        for r in 0..requests {
+            let req = generate::request(&p, seed * 1000 + r);
+            let oracle = edgeward::interp::decide(&p, &req);
+            let module = decider.decide(&req).unwrap();
+            assert_eq!(oracle, module, "program {seed}, request {r}: {req:?}");
+            decided += 1;
+        }
+    }
+    assert_eq!(decided, programs * requests);
+}
+
+#[test]
+fn every_conformance_eval_case_decides_alike_on_the_interpreter_and_the_module() {
+    let kit = conformance();
+    let catalog = Catalog::load(&kit.join("catalog")).unwrap().catalog;
+    let cases: Vec<serde_json::Value> = std::fs::read_to_string(kit.join("eval-cases.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(cases.len(), 131);
+    for (file, version) in [("policy.ward", "v1"), ("policy-v2.ward", "v2")] {
+        let source = std::fs::read_to_string(kit.join(file)).unwrap();
+        let program = edgeward::compile(file, &source, Some(&catalog))
+            .unwrap()
+            .program;
+        let compiled = Compiled::from_bytes(&compile(&program).unwrap()).unwrap();
+        let mut decider = compiled.decider().unwrap();
+        let names: Vec<String> = program.rules.iter().map(|r| r.name.clone()).collect();
+        for case in &cases {
+            let expect = &case["expect"][version];
+            let got = match eval_request(&case["request"], &program.claims, 0) {
+                Ok(req) => {
+                    let oracle = edgeward::interp::decide(&program, &req);
+                    let module = decider.decide(&req).unwrap();
+                    assert_eq!(oracle, module, "{} under {file}", case["id"]);
+                    edgeward::sim::Verdict::of(oracle, &names)
+                }
+                Err(edgeward::sim::eval::EvalInputError::Token(reason)) => {
+                    edgeward::sim::Verdict::invalid_token(reason)
+                }
+                Err(e) => panic!("{}: {e:?}", case["id"]),
+            };
+            let got = serde_json::to_value(&got).unwrap();
+            assert_eq!(&got, expect, "{} under {file}", case["id"]);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Corners the kit does not exercise, where the Worker's JavaScript and the simulator's Rust could part: each sent to both.
+
+use serde_json::{Value, json};
+
+use super::{
+    AUD, Answer, ISS, assert_none, build, disagreements, harness, recorded, simulate, spec,
+};
+
+fn jane() -> Value {
+    json!({"aud": [AUD], "email": "jane@acme.dev", "exp": "$now+600", "iat": "$now", "iss": ISS, "sub": "s", "type": "app"})
+}
+
+fn token(extra: Value) -> Value {
+    let mut t = json!({"key": "rsa", "claims": jane()});
+    for (k, v) in extra.as_object().unwrap() {
+        t[k] = v.clone();
+    }
+    t
+}
+
+const PAYMENT: &str = "https://payments.acme.dev/api/v1/payments/42";
+const HEALTHZ: &str = "https://payments.acme.dev/healthz";
+
+/// (name, request) pairs: whatever the simulator predicts, the Worker must do.
+fn cases() -> Vec<(&'static str, Value)> {
+    let get = |url: &str, t: Value| json!({"method": "GET", "url": url, "token": t});
+    let claims = |changes: Value| {
+        let mut c = jane();
+        for (k, v) in changes.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        token(json!({"claims": c}))
+    };
+    let dup = |text: String| token(json!({"payload_text": text}));
+    let base = format!(r#""aud":["{AUD}"],"iat":"$now","iss":"{ISS}","sub":"s","type":"app""#);
+    let source = |header: &str, value: &str| json!({"method": "GET", "url": PAYMENT, "sources": [{"header": header, "value": value, "token": token(json!({}))}]});
+    let with_ip = |ip: &str| {
+        let mut r = get(HEALTHZ, token(json!({})));
+        r["headers"] = json!({"cf-connecting-ip": ip});
+        r
+    };
+    vec![
+        (
+            "RS256 signature with a non-canonical last base64url character",
+            get(PAYMENT, token(json!({"mutate": "noncanonical_signature"}))),
+        ),
+        (
+            "ES256 signature with a non-canonical last base64url character",
+            get(
+                PAYMENT,
+                token(json!({"key": "ec", "mutate": "noncanonical_signature"})),
+            ),
+        ),
+        (
+            "signature with = padding",
+            get(PAYMENT, token(json!({"mutate": "padded_signature"}))),
+        ),
+        (
+            "duplicate email: the last one",
+            get(
+                PAYMENT,
+                dup(format!(
+                    r#"{{"email":"nina@acme.dev","email":"jane@acme.dev","exp":"$now+600",{base}}}"#
+                )),
+            ),
+        ),
+        (
+            "duplicate exp: the last one expired",
+            get(
+                PAYMENT,
+                dup(format!(
+                    r#"{{"email":"jane@acme.dev","exp":"$now+600","exp":"$now-600",{base}}}"#
+                )),
+            ),
+        ),
+        ("exp 1e300", get(PAYMENT, claims(json!({"exp": 1e300})))),
+        (
+            "exp beyond int64 seconds but finite",
+            get(PAYMENT, claims(json!({"exp": 1e19}))),
+        ),
+        ("negative nbf", get(PAYMENT, claims(json!({"nbf": -5})))),
+        (
+            "aud holding a number besides the audience",
+            get(PAYMENT, claims(json!({"aud": [AUD, 5]}))),
+        ),
+        (
+            "aud an empty array",
+            get(PAYMENT, claims(json!({"aud": []}))),
+        ),
+        ("iss a number", get(PAYMENT, claims(json!({"iss": 7})))),
+        ("email null", get(PAYMENT, claims(json!({"email": null})))),
+        (
+            "groups an empty array",
+            get(PAYMENT, claims(json!({"groups": []}))),
+        ),
+        (
+            "cookie pairs separated by a comma",
+            source("cookie", "theme=dark,CF_Authorization={token}"),
+        ),
+        (
+            "cookie token padded with spaces",
+            source("cookie", "a=1;  CF_Authorization=  {token}  ; b=2"),
+        ),
+        (
+            "two CF_Authorization cookies: the first",
+            source("cookie", "CF_Authorization={token}; CF_Authorization=x"),
+        ),
+        (
+            "cookie name in other letter case",
+            source("cookie", "cf_authorization={token}"),
+        ),
+        (
+            "lowercase bearer scheme",
+            source("authorization", "bearer {token}"),
+        ),
+        (
+            "Bearer with two spaces",
+            source("authorization", "Bearer  {token}"),
+        ),
+        (
+            "Bearer scheme only",
+            json!({"method": "GET", "url": PAYMENT, "headers": {"authorization": "Bearer"}}),
+        ),
+        (
+            "Basic, then a cookie",
+            json!({"method": "GET", "url": PAYMENT, "headers": {"authorization": "Basic eDp5"},
+            "sources": [{"header": "cookie", "value": "CF_Authorization={token}", "token": token(json!({}))}]}),
+        ),
+        ("IPv4-mapped IPv6 client", with_ip("::ffff:10.1.2.3")),
+        ("IPv6 client", with_ip("2001:db8::10")),
+        (
+            "IPv4 client inside the probe range",
+            with_ip("10.255.255.255"),
+        ),
+        (
+            "host with a trailing dot",
+            get(
+                "https://payments.acme.dev./api/v1/payments/42",
+                token(json!({})),
+            ),
+        ),
+        (
+            "host in capitals with a port",
+            get(
+                "https://PAYMENTS.acme.DEV:8443/api/v1/payments/42",
+                token(json!({})),
+            ),
+        ),
+        (
+            "dot segments",
+            get(
+                "https://payments.acme.dev/api/v1/x/../payments/./42",
+                token(json!({})),
+            ),
+        ),
+        (
+            "percent-encoded param",
+            get(
+                "https://payments.acme.dev/api/v1/payments/%34%32",
+                token(json!({})),
+            ),
+        ),
+        (
+            "percent-encoded literal",
+            get(
+                "https://payments.acme.dev/api/v1/p%61yments/42",
+                token(json!({})),
+            ),
+        ),
+        (
+            "query and empty segment",
+            get(
+                "https://payments.acme.dev/api/v1//payments/42?a=1",
+                token(json!({})),
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn worker_and_simulate_agree_on_corners_the_kit_leaves_out() {
+    let built = build("policy-v2.ward");
+    let cases = cases();
+    let requests: Vec<Value> = cases
+        .iter()
+        .map(|(name, r)| {
+            let mut r = r.clone();
+            r["name"] = json!(name);
+            r
+        })
+        .collect();
+    let report = harness(&spec(&built, requests.clone()));
+    let got = report["requests"].as_array().unwrap();
+    let lines: Vec<Value> = requests
+        .iter()
+        .zip(got)
+        .map(|(r, sent)| {
+            recorded(
+                sent,
+                r["method"].as_str().unwrap(),
+                r["url"].as_str().unwrap(),
+                false,
+            )
+        })
+        .collect();
+    let predicted = simulate(&built, &lines);
+    let mut problems = Vec::new();
+    for ((r, sent), sim) in requests.iter().zip(got).zip(&predicted) {
+        let sim = Answer::of(sim);
+        eprintln!(
+            "{:<66} simulate {:<32} worker {}",
+            r["name"].as_str().unwrap(),
+            sim.outcome,
+            sent["log"]["outcome"]
+        );
+        for p in disagreements(sent, r["method"].as_str().unwrap(), &sim) {
+            problems.push(format!("{}: {p}", r["name"].as_str().unwrap()));
+        }
+    }
+    assert_none("corners: Worker vs simulate", &problems);
+}
