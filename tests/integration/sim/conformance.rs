@@ -106,17 +106,27 @@ fn simulate_policy_sources() {
 
 #[test]
 fn simulate_the_built_module() {
-    let dir = tempfile::tempdir().unwrap();
-    let kit = kit();
-    let loaded = edgeward::catalog::Catalog::load(&kit.join("catalog")).unwrap();
-    let source = std::fs::read_to_string(kit.join("policy.ward")).unwrap();
-    let program = edgeward::compile("policy.ward", &source, Some(&loaded.catalog))
-        .unwrap()
-        .program;
-    let module = dir.path().join("policy.wasm");
-    std::fs::write(&module, edgeward::wasm::compile(&program).unwrap()).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let out_dir = out.path().to_str().unwrap();
+    let built = edgeward(
+        &kit(),
+        &[
+            "build",
+            "policy.ward",
+            "--catalog",
+            "catalog",
+            "--out",
+            out_dir,
+        ],
+    );
+    assert_eq!(built.code, 0, "build: {}", built.stderr);
+    let module = out.path().join("policy.wasm");
     let got = simulate(module.to_str().unwrap(), &[]);
-    compare_simulate("policy.wasm", &expected("expected-simulate-v1.json"), &got);
+    compare_simulate(
+        "build/policy.wasm",
+        &expected("expected-simulate-v1.json"),
+        &got,
+    );
 }
 
 #[test]
