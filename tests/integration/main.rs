@@ -11,6 +11,7 @@ mod jwt;
 mod optimise;
 mod readme;
 mod sim;
+mod stdlib;
 mod syntax;
 mod traffic;
 mod wasm;
