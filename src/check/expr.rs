@@ -371,23 +371,31 @@ impl<'a, 'f> Cx<'a, 'f> {
         );
     }
 
-    fn entity_ref(&mut self, r: &ast::EntityRefLit, span: Span) -> (ExprId, Ty) {
+    /// The lowercase kind of an entity ref literal, or an error naming the nearest kind.
+    pub(crate) fn ref_kind(&mut self, r: &ast::EntityRefLit) -> Option<String> {
         let kind = r.kind.to_lowercase();
-        if !KINDS.contains(&kind.as_str()) {
-            self.emit(
-                Diagnostic::error(
-                    "edgeward::bad_ref",
-                    r.span,
-                    format!("`{}` is not an entity kind", r.kind),
-                )
-                .label("unknown kind")
-                .help(match suggest(&kind, KINDS.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}:`?"),
-                    None => format!("kinds are {}", KINDS.join(", ")),
-                }),
-            );
-            return (self.push(Expr::Bool(false), span), Ty::Err);
+        if KINDS.contains(&kind.as_str()) {
+            return Some(kind);
         }
+        self.emit(
+            Diagnostic::error(
+                "edgeward::bad_ref",
+                r.span,
+                format!("`{}` is not an entity kind", r.kind),
+            )
+            .label("unknown kind")
+            .help(match suggest(&kind, KINDS.iter().copied()) {
+                Some(s) => format!("did you mean `{s}:`?"),
+                None => format!("kinds are {}", KINDS.join(", ")),
+            }),
+        );
+        None
+    }
+
+    fn entity_ref(&mut self, r: &ast::EntityRefLit, span: Span) -> (ExprId, Ty) {
+        let Some(kind) = self.ref_kind(r) else {
+            return (self.push(Expr::Bool(false), span), Ty::Err);
+        };
         if r.name.contains('{') {
             self.emit(
                 Diagnostic::error(

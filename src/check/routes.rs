@@ -175,22 +175,9 @@ impl<'a, 'f> Cx<'a, 'f> {
         r: &ast::EntityRefLit,
         pat: &PathPattern,
     ) -> (Option<Target>, Option<String>, Option<String>) {
-        let kind = r.kind.to_lowercase();
-        if !KINDS.contains(&kind.as_str()) {
-            self.emit(
-                Diagnostic::error(
-                    "edgeward::bad_ref",
-                    r.span,
-                    format!("`{}` is not an entity kind", r.kind),
-                )
-                .label("unknown kind")
-                .help(match suggest(&kind, KINDS.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}:`?"),
-                    None => format!("kinds are {}", KINDS.join(", ")),
-                }),
-            );
+        let Some(kind) = self.ref_kind(r) else {
             return (None, None, None);
-        }
+        };
         let ns = r
             .namespace
             .clone()
