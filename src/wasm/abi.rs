@@ -139,6 +139,31 @@ pub fn slot_values(slots: &[Slot], req: &Request) -> Vec<Option<SlotValue>> {
     slots.iter().map(|s| slot_value(s, req)).collect()
 }
 
+/// Encodes a request straight into the input buffer format, as [`slot_values`] then [`encode`]
+/// would, without building the values first (the host's hot path).
+pub fn encode_request(slots: &[Slot], req: &Request, out: &mut Vec<u8>) {
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.push(SlotType::String.tag());
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    for slot in slots {
+        match &slot.source {
+            SlotSource::Method => string(out, &req.method),
+            SlotSource::Host => string(out, &req.host),
+            SlotSource::Path => string(out, &req.path),
+            SlotSource::Country => match &req.country {
+                Some(c) => string(out, c),
+                None => out.push(0),
+            },
+            SlotSource::Time | SlotSource::Ip | SlotSource::Claim(_) => {
+                let v = slot_value(slot, req);
+                encode(std::slice::from_ref(&v), out);
+            }
+        }
+    }
+}
+
 /// Encodes slot values into the input buffer format (DESIGN §3), appending to `out`.
 pub fn encode(values: &[Option<SlotValue>], out: &mut Vec<u8>) {
     for v in values {

@@ -205,7 +205,7 @@ impl Decider {
     pub fn decide(&mut self, req: &Request) -> Result<Decision, HostError> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        abi::encode(&abi::slot_values(&self.slots, req), &mut buf);
+        abi::encode_request(&self.slots, req, &mut buf);
         let d = self.decide_encoded(&buf);
         self.buf = buf;
         d

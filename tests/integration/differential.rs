@@ -37,6 +37,14 @@ fn generated_programs_decide_alike_on_the_interpreter_and_the_module() {
         let mut decider = compiled.decider().unwrap();
         for r in 0..requests {
             let req = generate::request(&p, seed * 1000 + r);
+            // The host's direct encoder writes exactly what the slot values encode to.
+            let (mut direct, mut via_values) = (Vec::new(), Vec::new());
+            edgeward::wasm::abi::encode_request(&p.slots, &req, &mut direct);
+            edgeward::wasm::abi::encode(
+                &edgeward::wasm::abi::slot_values(&p.slots, &req),
+                &mut via_values,
+            );
+            assert_eq!(direct, via_values, "program {seed}, request {r}");
             let oracle = edgeward::interp::decide(&p, &req);
             let module = decider.decide(&req).unwrap();
             assert_eq!(oracle, module, "program {seed}, request {r}: {req:?}");
