@@ -386,13 +386,16 @@ pub fn whatif_cmd(a: WhatifArgs) -> Res {
         iss: a.iss.clone(),
     };
     let base_verifier = Verifier::new(jwks.clone(), profile.clone(), base.policy.claims.clone());
-    let head_verifier = Verifier::new(jwks, profile, head.policy.claims.clone());
+    // With one claims schema, one verifier: each token's signature is then checked once, not per side.
+    let head_own = (head.policy.claims != base.policy.claims)
+        .then(|| Verifier::new(jwks, profile, head.policy.claims.clone()));
+    let head_verifier = head_own.as_ref().unwrap_or(&base_verifier);
     let base_side = Side {
         verifier: &base_verifier,
         engine: base.engine.as_ref(),
     };
     let head_side = Side {
-        verifier: &head_verifier,
+        verifier: head_verifier,
         engine: head.engine.as_ref(),
     };
     let (input, bar) = open_traffic(&a.traffic)?;
