@@ -110,6 +110,8 @@ pub(crate) struct Cx<'a, 'f> {
     entity_of: BTreeMap<EntityId, ir::EntityIdx>,
     /// Field keys the program reads.
     field_of: BTreeMap<ir::FieldKey, ir::FieldIdx>,
+    /// Where each line of the source starts, so that rule sources do not rescan the text.
+    line_starts: Vec<usize>,
     /// Each route's head (`route METHODS "PATH" [-> ENTITY]`), where route-level diagnostics point.
     route_heads: Vec<Span>,
     /// The candidates of the route being checked, when its target is templated.
@@ -170,6 +172,9 @@ impl<'a, 'f> Cx<'a, 'f> {
             entity_ids: Vec::new(),
             entity_of: BTreeMap::new(),
             field_of: BTreeMap::new(),
+            line_starts: std::iter::once(0)
+                .chain(input.source.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
             route_heads: Vec::new(),
             current_route_candidates: None,
             principal_spec: None,
@@ -184,6 +189,19 @@ impl<'a, 'f> Cx<'a, 'f> {
 
     fn emit(&mut self, d: Diagnostic) {
         self.diags.push(d);
+    }
+
+    /// [`line_col`] through the line index: `LINE:COL` of an offset in time logarithmic in the lines.
+    fn line_col(&self, offset: usize) -> (usize, usize) {
+        let line = self.line_starts.partition_point(|s| *s <= offset).max(1);
+        let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
+        let col = self
+            .input
+            .source
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
+        (line, col)
     }
 
     /// Whether an error was reported inside `span` (so a lint about it would only repeat the error).
@@ -329,7 +347,7 @@ impl<'a, 'f> Cx<'a, 'f> {
         span: Span,
         cond: Option<ExprId>,
     ) -> RuleIdx {
-        let (line, col) = line_col(self.input.source, span.start);
+        let (line, col) = self.line_col(span.start);
         let idx = RuleIdx(self.program.rules.len() as u32);
         self.program.rules.push(Rule {
             name,

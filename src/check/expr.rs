@@ -862,7 +862,12 @@ impl<'a, 'f> Cx<'a, 'f> {
                             arg.span,
                             format!("role `{}` takes a `{}`", name.name, p.kind.name),
                         )
-                        .label(format!("this is {}", aty.describe())),
+                        .label(format!("this is {}", aty.describe()))
+                        .help(format!(
+                            "pass a `{}` entity: `target` in a route keyed to one, or a ref like `{}:NAME`",
+                            p.kind.name,
+                            p.kind.name.to_lowercase()
+                        )),
                     );
                 }
                 // a wrong argument was reported: the body must not report it again
