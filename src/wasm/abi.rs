@@ -156,10 +156,43 @@ pub fn encode_request(slots: &[Slot], req: &Request, out: &mut Vec<u8>) {
                 Some(c) => string(out, c),
                 None => out.push(0),
             },
-            SlotSource::Time | SlotSource::Ip | SlotSource::Claim(_) => {
-                let v = slot_value(slot, req);
-                encode(std::slice::from_ref(&v), out);
+            SlotSource::Time => {
+                out.push(SlotType::Int.tag());
+                out.extend_from_slice(&req.time.to_le_bytes());
             }
+            SlotSource::Ip => match req.ip {
+                Some(ip) => {
+                    out.push(SlotType::Ip.tag());
+                    out.extend_from_slice(&ip16(ip).octets());
+                }
+                None => out.push(0),
+            },
+            SlotSource::Claim(name) => match (slot.ty, req.claims.get(name)) {
+                (SlotType::String, Some(ClaimValue::String(s))) => string(out, s),
+                (SlotType::Set, Some(ClaimValue::Set(items))) => {
+                    out.push(SlotType::Set.tag());
+                    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
+                    for i in items {
+                        out.extend_from_slice(&(i.len() as u32).to_le_bytes());
+                        out.extend_from_slice(i.as_bytes());
+                    }
+                }
+                (SlotType::Set, Some(ClaimValue::String(s))) => {
+                    out.push(SlotType::Set.tag());
+                    out.extend_from_slice(&1u32.to_le_bytes());
+                    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+                    out.extend_from_slice(s.as_bytes());
+                }
+                (SlotType::Int, Some(ClaimValue::Int(i) | ClaimValue::Time(i))) => {
+                    out.push(SlotType::Int.tag());
+                    out.extend_from_slice(&i.to_le_bytes());
+                }
+                (SlotType::Bool, Some(ClaimValue::Bool(b))) => {
+                    out.push(SlotType::Bool.tag());
+                    out.push(u8::from(*b));
+                }
+                _ => out.push(0),
+            },
         }
     }
 }

@@ -91,3 +91,68 @@ fn every_conformance_eval_case_decides_alike_on_the_interpreter_and_the_module()
         }
     }
 }
+
+#[test]
+fn the_direct_encoder_converts_claims_as_the_reference_does() {
+    use edgeward::input::{ClaimValue, Request};
+    use edgeward::ir::{Slot, SlotSource, SlotType};
+    use edgeward::wasm::abi::{encode, encode_request, slot_values};
+    let slot = |name: &str, ty| Slot {
+        name: format!("claims.{name}"),
+        source: SlotSource::Claim(name.into()),
+        ty,
+        optional: true,
+    };
+    let slots = vec![
+        slot("groups", SlotType::Set),
+        slot("one", SlotType::Set),
+        slot("email", SlotType::String),
+        slot("wrong", SlotType::String),
+        slot("exp", SlotType::Int),
+        slot("admin", SlotType::Bool),
+        slot("absent", SlotType::Int),
+        Slot {
+            name: "request.ip".into(),
+            source: SlotSource::Ip,
+            ty: SlotType::Ip,
+            optional: true,
+        },
+        Slot {
+            name: "request.time".into(),
+            source: SlotSource::Time,
+            ty: SlotType::Int,
+            optional: false,
+        },
+    ];
+    let claims = [
+        ("groups", ClaimValue::Set(vec!["a".into(), "bé".into()])),
+        ("one", ClaimValue::String("solo".into())),
+        ("email", ClaimValue::String("jane@acme.dev".into())),
+        ("wrong", ClaimValue::Int(3)),
+        ("exp", ClaimValue::Time(1_800_000_000)),
+        ("admin", ClaimValue::Bool(true)),
+    ];
+    for ip in [
+        None,
+        Some("10.1.2.3"),
+        Some("::ffff:10.1.2.3"),
+        Some("2001:db8::1"),
+    ] {
+        let req = Request {
+            method: "GET".into(),
+            host: "h".into(),
+            path: "/".into(),
+            time: -5,
+            ip: ip.map(|i| i.parse().unwrap()),
+            country: None,
+            claims: claims
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        };
+        let (mut direct, mut reference) = (Vec::new(), Vec::new());
+        encode_request(&slots, &req, &mut direct);
+        encode(&slot_values(&slots, &req), &mut reference);
+        assert_eq!(direct, reference, "ip {ip:?}");
+    }
+}
