@@ -142,8 +142,17 @@ pub fn compile(
     catalog: Option<&Catalog>,
     show_warnings: bool,
 ) -> Result<edgeward::ir::Program, Fail> {
-    let source = read(path)?;
-    if catalog.is_none() && policy_names_entities(&source) {
+    compile_text(path, &read(path)?, catalog, show_warnings)
+}
+
+/// Compiles policy text read from anywhere (`path` names it in diagnostics and rule sources).
+pub fn compile_text(
+    path: &str,
+    source: &str,
+    catalog: Option<&Catalog>,
+    show_warnings: bool,
+) -> Result<edgeward::ir::Program, Fail> {
+    if catalog.is_none() && policy_names_entities(source) {
         return Err(Fail::Usage(format!(
             "error: `{path}` names catalog entities: pass `--catalog PATH` (a folder of Backstage YAML, a YAML file, or the catalog API's JSON)"
         )));
@@ -162,15 +171,15 @@ pub fn compile(
             &empty
         }
     };
-    match edgeward::compile(path, &source, Some(catalog)) {
+    match edgeward::compile(path, source, Some(catalog)) {
         Ok(c) => {
             if show_warnings && !c.warnings.is_empty() {
-                eprint!("{}", render_policy_diags(path, &source, &[], &c.warnings));
+                eprint!("{}", render_policy_diags(path, source, &[], &c.warnings));
             }
             Ok(c.program)
         }
         Err(r) => {
-            let mut msg = render_policy_diags(path, &source, &r.syntax, &r.diagnostics);
+            let mut msg = render_policy_diags(path, source, &r.syntax, &r.diagnostics);
             let n = r.syntax.len() + r.diagnostics.iter().filter(|d| d.is_error()).count();
             let _ = write!(
                 msg,

@@ -18,7 +18,7 @@ use edgeward::sim::simulate::{LineResult, simulate};
 use edgeward::sim::whatif::{FailOn, whatif};
 
 use super::front::TextOrJson;
-use super::{Fail, Res, load_catalog, read, render_policy_diags};
+use super::{Fail, Res, load_catalog, read};
 
 #[derive(Args)]
 pub struct SimulateArgs {
@@ -95,31 +95,6 @@ struct Loaded {
     program: Option<edgeward::ir::Program>,
 }
 
-/// Compiles policy source read from anywhere (`path` names it in rule sources).
-fn compile_source(
-    path: &str,
-    source: &str,
-    catalog: Option<&Catalog>,
-) -> Result<edgeward::ir::Program, Fail> {
-    let empty;
-    let catalog = match catalog {
-        Some(c) => c,
-        None => {
-            empty = Catalog::from_yaml_str("(no catalog)", "")
-                .map_err(|e| Fail::Usage(format!("internal error: an empty catalog: {e}")))?
-                .catalog;
-            &empty
-        }
-    };
-    edgeward::compile(path, source, Some(catalog))
-        .map(|c| c.program)
-        .map_err(|r| {
-            let mut msg = render_policy_diags(path, source, &r.syntax, &r.diagnostics);
-            msg.push_str(&format!("error: `{path}` does not compile"));
-            Fail::Check(msg)
-        })
-}
-
 /// `git:REV:PATH` → the file's text at that revision, with PATH.
 fn git_show(spec: &str) -> Result<Option<(String, String)>, Fail> {
     let Some(rest) = spec.strip_prefix("git:") else {
@@ -163,7 +138,7 @@ fn load(spec: &str, catalog: Option<&Catalog>) -> Result<Loaded, Fail> {
         });
     }
     let program = match git_show(spec)? {
-        Some((path, source)) => compile_source(&path, &source, catalog)?,
+        Some((path, source)) => super::compile_text(&path, &source, catalog, false)?,
         None => super::compile(spec, catalog, false)?,
     };
     let internal = |e: String| Fail::Usage(format!("internal error: `{spec}` checked but {e}"));
