@@ -73,7 +73,7 @@ fn generated_requests(routes: usize) -> Vec<Request> {
                         .unwrap_or(std::net::Ipv4Addr::LOCALHOST.into())
                 }),
                 country: None,
-                claims,
+                claims: claims.into(),
             }
         })
         .collect()

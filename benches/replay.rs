@@ -6,8 +6,8 @@
 #![allow(clippy::indexing_slicing)]
 
 use std::hint::black_box;
-use std::io::{BufReader, Read};
-use std::path::PathBuf;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -15,10 +15,12 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
 
 use edgeward::catalog::Catalog;
-use edgeward::jwt::{Jwks, Profile, Verifier};
-use edgeward::sim::engine::{Module, Policy};
+use edgeward::input::Request;
+use edgeward::jwt::{Jwks, Profile, TokenCache, Verifier};
+use edgeward::sim::engine::{Engine, Module, Policy};
 use edgeward::sim::replay::Side;
 use edgeward::sim::simulate::simulate;
+use edgeward::sim::traffic::parse_line;
 
 const AUD: &str = "78f42a26e725d802b7ae5bdb3e8707e144ddc1121a0742da244c75e05a0bccac";
 const ISS: &str = "https://acme.cloudflareaccess.com";
@@ -79,37 +81,23 @@ fn tokens(n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Recorded traffic generated on the fly, never held whole: line `i` replays token `i % tokens`.
-struct Traffic<'t> {
-    tokens: &'t [String],
-    lines: usize,
-    next: usize,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl Read for Traffic<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.pos == self.buf.len() {
-            if self.next == self.lines || self.tokens.is_empty() {
-                return Ok(0);
-            }
-            let i = self.next;
-            self.next += 1;
-            let (method, url) = URLS[i % URLS.len()];
-            let time = edgeward::input::format_rfc3339(START + (i % 86_400) as i64);
-            let line = json!({"time": time, "method": method, "url": url,
-                              "jwt": self.tokens[i % self.tokens.len()], "ip": "203.0.113.7", "country": "US"});
-            self.buf.clear();
-            self.buf.extend_from_slice(line.to_string().as_bytes());
-            self.buf.push(b'\n');
-            self.pos = 0;
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+/// Writes `lines` lines of recorded traffic to a temporary file (line `i` replays token
+/// `i % tokens.len()`), so that the bench reads a real file, as `simulate` does.
+fn traffic_file(tokens: &[String], lines: usize) -> Option<PathBuf> {
+    let path = std::env::temp_dir().join(format!(
+        "edgeward-replay-bench-{lines}-{}.jsonl",
+        tokens.len()
+    ));
+    let mut out = BufWriter::new(std::fs::File::create(&path).ok()?);
+    for i in 0..lines {
+        let (method, url) = URLS[i % URLS.len()];
+        let time = edgeward::input::format_rfc3339(START + (i % 86_400) as i64);
+        let line = json!({"time": time, "method": method, "url": url,
+                          "jwt": tokens.get(i % tokens.len().max(1))?, "ip": "203.0.113.7", "country": "US"});
+        writeln!(out, "{line}").ok()?;
     }
+    out.flush().ok()?;
+    Some(path)
 }
 
 struct Setup {
@@ -131,7 +119,7 @@ fn setup() -> Option<Setup> {
     })
 }
 
-fn replay(s: &Setup, tokens: &[String], lines: usize) -> u64 {
+fn replay(s: &Setup, traffic: &Path) -> u64 {
     let verifier = Verifier::new(
         s.jwks.clone(),
         Profile {
@@ -144,19 +132,18 @@ fn replay(s: &Setup, tokens: &[String], lines: usize) -> u64 {
         verifier: &verifier,
         engine: &s.module,
     };
-    let input = BufReader::with_capacity(
-        1 << 16,
-        Traffic {
-            tokens,
-            lines,
-            next: 0,
-            buf: Vec::new(),
-            pos: 0,
-        },
-    );
-    simulate(input, &side, &s.policy, None, |_| {})
-        .map(|r| r.report.allow)
-        .unwrap_or(0)
+    let Ok(file) = std::fs::File::open(traffic) else {
+        return 0;
+    };
+    simulate(
+        BufReader::with_capacity(1 << 16, file),
+        &side,
+        &s.policy,
+        None,
+        |_| {},
+    )
+    .map(|r| r.report.allow)
+    .unwrap_or(0)
 }
 
 fn bench(c: &mut Criterion) {
@@ -176,17 +163,65 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(if full { 60 } else { 10 }));
 
     let pool = tokens(10_000);
-    g.throughput(Throughput::Elements(repeated as u64));
-    g.bench_function(format!("{repeated}_requests_10000_tokens"), |b| {
-        b.iter(|| black_box(replay(&s, &pool, repeated)))
-    });
+    if let Some(file) = traffic_file(&pool, repeated) {
+        g.throughput(Throughput::Elements(repeated as u64));
+        g.bench_function(format!("{repeated}_requests_10000_tokens"), |b| {
+            b.iter(|| black_box(replay(&s, &file)))
+        });
+        let _ = std::fs::remove_file(file);
+    }
 
     let all = tokens(distinct);
-    g.throughput(Throughput::Elements(distinct as u64));
-    g.bench_function(format!("{distinct}_requests_distinct_tokens"), |b| {
-        b.iter(|| black_box(replay(&s, &all, distinct)))
-    });
+    if let Some(file) = traffic_file(&all, distinct) {
+        g.throughput(Throughput::Elements(distinct as u64));
+        g.bench_function(format!("{distinct}_requests_distinct_tokens"), |b| {
+            b.iter(|| black_box(replay(&s, &file)))
+        });
+        let _ = std::fs::remove_file(file);
+    }
+    // The decide step alone: verified requests, decided one after another on one warm instance.
+    let requests = verified_requests(&s, &pool);
+    if let Ok(mut decider) = s.module.decider() {
+        g.throughput(Throughput::Elements(requests.len() as u64));
+        g.bench_function("decide_step", |b| {
+            b.iter(|| {
+                requests
+                    .iter()
+                    .filter(|r| decider.decide(r).is_ok_and(|d| d.outcome.is_allow()))
+                    .count()
+            })
+        });
+    }
     g.finish();
+}
+
+/// One request per generated line shape (every URL, every token of `tokens`), verified as the
+/// replay does: what the decide step sees.
+fn verified_requests(s: &Setup, tokens: &[String]) -> Vec<Request> {
+    let verifier = Verifier::new(
+        s.jwks.clone(),
+        Profile {
+            aud: Some(AUD.into()),
+            iss: Some(ISS.into()),
+        },
+        s.policy.claims.clone(),
+    );
+    let mut cache = TokenCache::new();
+    (0..tokens.len())
+        .filter_map(|i| {
+            let (method, url) = URLS[i % URLS.len()];
+            let line = json!({"time": edgeward::input::format_rfc3339(START + i as i64),
+                              "method": method, "url": url, "jwt": tokens[i]});
+            let (mut request, token, _) = parse_line(1, line.to_string().as_bytes())
+                .ok()?
+                .into_parts();
+            let verified = verifier
+                .verify_cached(&mut cache, token.as_deref(), request.time)
+                .ok()?;
+            request.claims = verified.claims.clone();
+            Some(request)
+        })
+        .collect()
 }
 
 criterion_group!(benches, bench);

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The type of a claim in a claims schema (DESIGN §2, §7.9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,7 +64,15 @@ pub struct Request {
     pub time: i64,
     pub ip: Option<IpAddr>,
     pub country: Option<String>,
-    pub claims: Claims,
+    /// Shared: a token's typed claims are made once and reused by every request it carries.
+    pub claims: Arc<Claims>,
+}
+
+impl Request {
+    /// The claims, to change (copied first when shared).
+    pub fn claims_mut(&mut self) -> &mut Claims {
+        Arc::make_mut(&mut self.claims)
+    }
 }
 
 /// Parses an RFC 3339 time to Unix seconds, fractional seconds rounded down.

@@ -89,6 +89,13 @@ pub struct Slot {
     pub optional: bool,
 }
 
+impl Slot {
+    /// Whether the slot carries a claim (`claims.NAME`).
+    pub fn is_claim(&self) -> bool {
+        matches!(self.source, SlotSource::Claim(_))
+    }
+}
+
 /// The methods of a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Methods {

@@ -13,7 +13,7 @@ mod verify;
 
 pub use claims::{principal_of, type_claims};
 pub use jwks::{Jwks, JwksError};
-pub use verify::Verifier;
+pub use verify::{TokenCache, Verifier};
 
 use crate::input::Claims;
 
@@ -99,9 +99,9 @@ impl std::fmt::Display for Reason {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
     /// The claims the schema declares, typed; absent optional claims are absent.
-    pub claims: Claims,
+    pub claims: std::sync::Arc<Claims>,
     /// The token's `email`, else `common_name`, else `sub`, as written (DESIGN §6).
-    pub principal: Option<String>,
+    pub principal: Option<std::sync::Arc<str>>,
     /// The whole decoded payload, declared or not.
-    pub payload: serde_json::Map<String, serde_json::Value>,
+    pub payload: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
 }

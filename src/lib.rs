@@ -27,7 +27,7 @@
 //! let request = edgeward::input::Request {
 //!     method: "GET".into(), host: "example.com".into(), path: "/hello".into(), time: 0,
 //!     ip: None, country: None,
-//!     claims: [("email".to_string(), edgeward::input::ClaimValue::String("jane@acme.dev".into()))].into(),
+//!     claims: std::sync::Arc::new([("email".to_string(), edgeward::input::ClaimValue::String("jane@acme.dev".into()))].into()),
 //! };
 //! let decision = edgeward::interp::decide(&program, &request);
 //! assert_eq!(decision.outcome.as_str(), "allow");

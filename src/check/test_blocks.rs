@@ -273,7 +273,7 @@ impl<'a, 'f> Cx<'a, 'f> {
                     time: time.unwrap_or(0),
                     ip,
                     country,
-                    claims,
+                    claims: claims.into(),
                 },
                 expect,
                 span: t.span,

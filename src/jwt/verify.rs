@@ -14,12 +14,96 @@ use sha2::{Digest, Sha256};
 use super::claims::{principal_of, type_claims};
 use super::jwks::Key;
 use super::{Jwks, LEEWAY_SECONDS, MAX_TOKEN_BYTES, Profile, Reason, Verified};
-use crate::input::ClaimDecl;
+use crate::input::{ClaimDecl, Claims};
 
-type Payload = Arc<Map<String, Value>>;
+/// What a token's time-independent checks found: all but `exp` and `nbf`, which depend on the
+/// request's time and are checked on every call against the bounds kept here.
+#[derive(Debug)]
+struct Checked {
+    exp: Option<Value>,
+    nbf: Option<Value>,
+    /// `aud`, `iss` and the claims schema, checked once: the token's verdict once its time holds.
+    rest: Result<Verified, Reason>,
+}
+
+impl Checked {
+    /// The verdict at `now`: `expired`, `not_yet_valid`, else what the other checks found.
+    fn at(&self, now: i64) -> Result<&Verified, Reason> {
+        if self.exp.as_ref().is_some_and(|exp| expired(exp, now)) {
+            return Err(Reason::Expired);
+        }
+        if self.nbf.as_ref().is_some_and(|nbf| not_yet_valid(nbf, now)) {
+            return Err(Reason::NotYetValid);
+        }
+        self.rest.as_ref().map_err(|r| *r)
+    }
+
+    /// A copy sharing nothing a request touches with the original (the claims are copied), so
+    /// that threads do not contend on one reference count.
+    fn own_copy(&self) -> Checked {
+        Checked {
+            exp: self.exp.clone(),
+            nbf: self.nbf.clone(),
+            rest: self.rest.as_ref().map_err(|r| *r).map(|v| Verified {
+                claims: Arc::new(Claims::clone(&v.claims)),
+                principal: v.principal.as_deref().map(Arc::from),
+                payload: Arc::clone(&v.payload),
+            }),
+        }
+    }
+}
+
+/// A worker's own cache of verdicts (see [`Verifier::verify_cached`]): bounded in entries and
+/// in token bytes, emptied when full.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    /// Token → its place in `entries` (one lookup per request).
+    index: HashMap<Box<str>, usize, TailHash>,
+    entries: Vec<Result<Checked, Reason>>,
+    bytes: usize,
+}
+
+impl TokenCache {
+    /// The token bytes a worker's cache holds at most.
+    pub const MAX_BYTES: usize = 16 << 20;
+
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Hashes a token by its last bytes (its signature), with a random key; lookups still compare
+/// whole tokens, so tokens alike at the end cost time, never a wrong verdict.
+#[derive(Debug, Clone, Default)]
+struct TailHash(std::hash::RandomState);
+
+/// How many trailing bytes of a token are hashed.
+const TAIL: usize = 48;
+
+impl std::hash::BuildHasher for TailHash {
+    type Hasher = TailHasher;
+    fn build_hasher(&self) -> TailHasher {
+        TailHasher(self.0.build_hasher())
+    }
+}
+
+struct TailHasher(std::hash::DefaultHasher);
+
+impl std::hash::Hasher for TailHasher {
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write(
+            bytes
+                .get(bytes.len().saturating_sub(TAIL)..)
+                .unwrap_or(bytes),
+        );
+    }
+}
 
 /// One shard of the cache: token SHA-256 → the time-independent verdict.
-type Shard = Mutex<HashMap<[u8; 32], Result<Payload, Reason>>>;
+type Shard = Mutex<HashMap<[u8; 32], Result<Arc<Checked>, Reason>>>;
 
 /// The number of cache shards; each has its own lock.
 const SHARDS: usize = 16;
@@ -97,16 +181,58 @@ impl Verifier {
     /// `None` is `missing_token`; an empty token is `malformed`.
     pub fn verify(&self, token: Option<&str>, now: i64) -> Result<Verified, Reason> {
         let token = token.ok_or(Reason::MissingToken)?;
-        let payload = self.intrinsic(token)?;
-        if payload.get("exp").is_some_and(|exp| expired(exp, now)) {
-            return Err(Reason::Expired);
+        self.intrinsic(token)?.at(now).cloned()
+    }
+
+    /// [`Self::verify`] through a worker's own [`TokenCache`]: a token seen before by this worker
+    /// costs a lookup and the time checks, and nothing it returns is shared with other threads.
+    pub fn verify_cached<'c>(
+        &self,
+        cache: &'c mut TokenCache,
+        token: Option<&str>,
+        now: i64,
+    ) -> Result<&'c Verified, Reason> {
+        let token = token.ok_or(Reason::MissingToken)?;
+        let index = match cache.index.get(token) {
+            Some(&i) => i,
+            None => {
+                let entry = self.intrinsic(token).map(|c| c.own_copy());
+                if cache.bytes + token.len() > TokenCache::MAX_BYTES
+                    || cache.entries.len() >= Self::DEFAULT_CACHE_CAPACITY
+                {
+                    cache.index.clear();
+                    cache.entries.clear();
+                    cache.bytes = 0;
+                }
+                cache.bytes += token.len();
+                cache.index.insert(token.into(), cache.entries.len());
+                cache.entries.push(entry);
+                cache.entries.len() - 1
+            }
+        };
+        match cache.entries.get(index) {
+            Some(Ok(checked)) => checked.at(now),
+            Some(Err(reason)) => Err(*reason),
+            None => Err(Reason::Malformed),
         }
-        if payload
-            .get("nbf")
-            .is_some_and(|nbf| not_yet_valid(nbf, now))
-        {
-            return Err(Reason::NotYetValid);
-        }
+    }
+
+    /// Everything but the time checks, on a payload whose signature holds: `aud`, `iss`, then
+    /// the claims schema (`claims_mismatch`).
+    fn accept(&self, payload: Map<String, Value>) -> Checked {
+        let (exp, nbf) = (payload.get("exp").cloned(), payload.get("nbf").cloned());
+        let rest = self.audience_and_issuer(&payload).and_then(|()| {
+            Ok(Verified {
+                claims: Arc::new(type_claims(&payload, &self.schema)?),
+                principal: principal_of(&payload).map(Arc::from),
+                payload: Arc::new(payload),
+            })
+        });
+        Checked { exp, nbf, rest }
+    }
+
+    /// `bad_audience`, then `bad_issuer`, when the profile names them.
+    fn audience_and_issuer(&self, payload: &Map<String, Value>) -> Result<(), Reason> {
         if let Some(aud) = &self.profile.aud {
             let ok = match payload.get("aud") {
                 Some(Value::String(s)) => s == aud,
@@ -122,28 +248,23 @@ impl Verifier {
         {
             return Err(Reason::BadIssuer);
         }
-        let claims = type_claims(&payload, &self.schema)?;
-        Ok(Verified {
-            claims,
-            principal: principal_of(&payload),
-            payload: Map::clone(&payload),
-        })
+        Ok(())
     }
 
     /// The time-independent checks, through the cache.
-    fn intrinsic(&self, token: &str) -> Result<Payload, Reason> {
+    fn intrinsic(&self, token: &str) -> Result<Arc<Checked>, Reason> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Reason::Malformed);
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let Some(shard) = self.shards.get(usize::from(digest[0]) % SHARDS) else {
-            return self.check(token).map(Arc::new);
+            return self.check(token).map(|p| Arc::new(self.accept(p)));
         };
         if let Some(hit) = lock(shard).get(&digest) {
             return hit.clone();
         }
         // Checked without the lock held: two threads may check one token twice, never wrongly.
-        let result = self.check(token).map(Arc::new);
+        let result = self.check(token).map(|p| Arc::new(self.accept(p)));
         let mut map = lock(shard);
         if map.len() >= self.shard_capacity {
             map.clear();

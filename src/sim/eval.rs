@@ -63,6 +63,6 @@ pub fn eval_request(v: &Value, schema: &[ClaimDecl], now: i64) -> Result<Request
         time,
         ip,
         country,
-        claims,
+        claims: claims.into(),
     })
 }

@@ -3,15 +3,15 @@
 
 use std::io::BufRead;
 use std::sync::mpsc::{Receiver, sync_channel};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::prelude::*;
 
 use super::Verdict;
 use super::engine::{Decide, Engine, EngineError};
-use super::traffic::{RecordedRequest, TrafficReader, Unreadable, UnreadableKind};
+use super::traffic::{Batch, RecordedRequest, TrafficReader, Unreadable};
 use crate::input::Request;
-use crate::jwt::{Reason, Verifier};
+use crate::jwt::{Reason, TokenCache, Verifier};
 use crate::wasm::abi::{Decision, Outcome};
 
 /// Lines handed to the workers at a time.
@@ -50,47 +50,31 @@ pub struct Side<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judged {
     pub decided: Decided,
-    /// The verified request (`None` when the token failed).
-    pub request: Option<Request>,
     /// The token's `email`, else `common_name`, else `sub` (`None` when the token failed).
-    pub principal: Option<String>,
+    pub principal: Option<Arc<str>>,
 }
 
-/// Verifies the token of `rec` at its recorded time, then decides the request with `decider`.
+/// Verifies `token` at the request's recorded time (through the worker's `cache`); when it holds,
+/// sets the request's claims to the token's and decides the request with `decider`.
 pub fn judge(
     verifier: &Verifier,
+    cache: &mut TokenCache,
     decider: &mut dyn Decide,
-    rec: &RecordedRequest,
+    token: Option<&str>,
+    request: &mut Request,
 ) -> Result<Judged, EngineError> {
-    let verified = match verifier.verify(rec.token.as_deref(), rec.time) {
-        Ok(v) => v,
-        Err(reason) => {
-            return Ok(Judged {
-                decided: Decided::Token(reason),
-                request: None,
-                principal: None,
-            });
+    match verifier.verify_cached(cache, token, request.time) {
+        Ok(verified) => {
+            request.claims = Arc::clone(&verified.claims);
+            Ok(Judged {
+                decided: Decided::Policy(decider.decide(request)?),
+                principal: verified.principal.clone(),
+            })
         }
-    };
-    let request = request_of(rec, verified.claims);
-    let decision = decider.decide(&request)?;
-    Ok(Judged {
-        decided: Decided::Policy(decision),
-        request: Some(request),
-        principal: verified.principal,
-    })
-}
-
-/// The request the policy sees: method as recorded, host and path from the URL, the typed claims.
-pub fn request_of(rec: &RecordedRequest, claims: crate::input::Claims) -> Request {
-    Request {
-        method: rec.method.clone(),
-        host: rec.parsed.host.clone(),
-        path: rec.parsed.path.clone(),
-        time: rec.time,
-        ip: rec.ip,
-        country: rec.country.clone(),
-        claims,
+        Err(reason) => Ok(Judged {
+            decided: Decided::Token(reason),
+            principal: None,
+        }),
     }
 }
 
@@ -132,14 +116,13 @@ impl<S, F: Fn() -> Result<S, EngineError>> Pool<S, F> {
     }
 }
 
-type Item = Result<RecordedRequest, Unreadable>;
-
-/// Reads chunks of lines on a thread of its own, so that reading overlaps deciding.
-fn read_chunks<R: BufRead>(input: R, tx: std::sync::mpsc::SyncSender<Vec<Item>>) {
+/// Reads batches of lines on a thread of its own, so that reading overlaps parsing and deciding.
+fn read_batches<R: BufRead>(input: R, tx: std::sync::mpsc::SyncSender<Batch>) {
     let mut reader = TrafficReader::new(input);
     loop {
-        let chunk: Vec<Item> = reader.by_ref().take(CHUNK_LINES).collect();
-        if chunk.is_empty() || tx.send(chunk).is_err() {
+        let batch = reader.next_batch(CHUNK_LINES);
+        let last = batch.len() < CHUNK_LINES;
+        if batch.is_empty() || tx.send(batch).is_err() || last {
             return;
         }
     }
@@ -148,16 +131,17 @@ fn read_chunks<R: BufRead>(input: R, tx: std::sync::mpsc::SyncSender<Vec<Item>>)
 /// Replays `input` line by line.
 ///
 /// `make` builds one worker's state (its deciders); `work` turns a readable line into a result on
-/// a worker thread; `sink` receives every line in order, readable (with its result) or not. An I/O
-/// error while reading, or an engine failure, stops the replay.
+/// a worker thread (the line is the worker's to keep or drop); `sink` receives every line's number
+/// in order, with its result or why it is unreadable. An I/O error while reading, or an engine
+/// failure, stops the replay.
 pub fn replay<R, S, T, M, W, K>(input: R, make: M, work: W, mut sink: K) -> Result<(), ReplayError>
 where
     R: BufRead + Send,
     S: Send,
     T: Send,
     M: Fn() -> Result<S, EngineError> + Sync,
-    W: Fn(&mut S, &RecordedRequest) -> Result<T, EngineError> + Sync,
-    K: FnMut(Result<(&RecordedRequest, T), Unreadable>),
+    W: Fn(&mut S, RecordedRequest) -> Result<T, EngineError> + Sync,
+    K: FnMut(u64, Result<T, Unreadable>),
 {
     let pool = Pool {
         free: Mutex::new(Vec::new()),
@@ -165,15 +149,15 @@ where
     };
     let threads = rayon::current_num_threads().max(1);
     std::thread::scope(|scope| {
-        let (tx, rx) = sync_channel::<Vec<Item>>(2);
-        scope.spawn(move || read_chunks(input, tx));
+        let (tx, rx) = sync_channel::<Batch>(2);
+        scope.spawn(move || read_batches(input, tx));
         consume(&rx, &pool, threads, &work, &mut sink)
         // Returning drops `rx`: a reader still sending stops.
     })
 }
 
 fn consume<S, T, M, W, K>(
-    rx: &Receiver<Vec<Item>>,
+    rx: &Receiver<Batch>,
     pool: &Pool<S, M>,
     threads: usize,
     work: &W,
@@ -183,54 +167,44 @@ where
     S: Send,
     T: Send,
     M: Fn() -> Result<S, EngineError> + Sync,
-    W: Fn(&mut S, &RecordedRequest) -> Result<T, EngineError> + Sync,
-    K: FnMut(Result<(&RecordedRequest, T), Unreadable>),
+    W: Fn(&mut S, RecordedRequest) -> Result<T, EngineError> + Sync,
+    K: FnMut(u64, Result<T, Unreadable>),
 {
-    for chunk in rx {
-        let per_worker = chunk.len().div_ceil(threads).max(1);
-        let results: Vec<Vec<Option<T>>> = chunk
-            .par_chunks(per_worker)
+    for batch in rx {
+        let per_worker = batch.len().div_ceil(threads).max(1);
+        let parts: Vec<std::ops::Range<usize>> = (0..batch.len())
+            .step_by(per_worker)
+            .map(|start| start..batch.len().min(start + per_worker))
+            .collect();
+        let results: Vec<Vec<(u64, Result<T, Unreadable>)>> = parts
+            .into_par_iter()
             .map(|part| {
                 let mut state = pool.take().map_err(|error| ReplayError::Engine {
-                    line: part.first().map_or(0, line_of),
+                    line: batch.line(part.start),
                     error,
                 })?;
-                let out =
-                    part.iter()
-                        .map(|item| match item {
-                            Ok(rec) => work(&mut state, rec).map(Some).map_err(|error| {
-                                ReplayError::Engine {
-                                    line: rec.line,
-                                    error,
-                                }
-                            }),
-                            Err(_) => Ok(None),
-                        })
-                        .collect::<Result<Vec<_>, _>>();
+                let out = part
+                    .map(|i| {
+                        let line = batch.line(i);
+                        match batch.parse(i) {
+                            Ok(rec) => match work(&mut state, rec) {
+                                Ok(t) => Ok((line, Ok(t))),
+                                Err(error) => Err(ReplayError::Engine { line, error }),
+                            },
+                            Err(u) => Ok((line, Err(u))),
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>();
                 pool.give(state);
                 out
             })
             .collect::<Result<_, _>>()?;
-        for (item, result) in chunk.into_iter().zip(results.into_iter().flatten()) {
-            match (item, result) {
-                (Ok(rec), Some(t)) => sink(Ok((&rec, t))),
-                (Err(u), _) if u.kind == UnreadableKind::Io => return Err(ReplayError::Io(u)),
-                (Err(u), _) => sink(Err(u)),
-                (Ok(rec), None) => {
-                    return Err(ReplayError::Engine {
-                        line: rec.line,
-                        error: EngineError("a line was not decided".into()),
-                    });
-                }
-            }
+        for (line, result) in results.into_iter().flatten() {
+            sink(line, result);
+        }
+        if let Some(u) = batch.failed {
+            return Err(ReplayError::Io(u));
         }
     }
     Ok(())
-}
-
-fn line_of(item: &Item) -> u64 {
-    match item {
-        Ok(r) => r.line,
-        Err(u) => u.line,
-    }
 }

@@ -9,7 +9,8 @@ use serde::Serialize;
 use super::Verdict;
 use super::engine::{Decide, Engine, EngineError, Policy};
 use super::replay::{Decided, ReplayError, Side, judge, replay};
-use super::traffic::Unreadable;
+use super::traffic::{RecordedRequest, Unreadable};
+use crate::jwt::TokenCache;
 
 /// How many unreadable lines a report lists (all are counted).
 pub const MAX_LISTED_UNREADABLE: usize = 1_000;
@@ -139,34 +140,46 @@ pub fn simulate<R: BufRead + Send>(
     cross: Option<&dyn Engine>,
     mut on_line: impl FnMut(LineResult<'_>),
 ) -> Result<Simulated, ReplayError> {
-    type Deciders<'e> = (Box<dyn Decide + 'e>, Option<Box<dyn Decide + 'e>>);
-    let make = || -> Result<Deciders<'_>, EngineError> {
+    type Worker<'e> = (
+        TokenCache,
+        Box<dyn Decide + 'e>,
+        Option<Box<dyn Decide + 'e>>,
+    );
+    let make = || -> Result<Worker<'_>, EngineError> {
         Ok((
+            TokenCache::new(),
             side.engine.decider()?,
             cross.map(|c| c.decider()).transpose()?,
         ))
     };
-    let work = |(main, other): &mut Deciders<'_>, rec: &super::traffic::RecordedRequest| {
-        let judged = judge(side.verifier, main.as_mut(), rec)?;
-        let other = match (other, &judged.request) {
-            (Some(o), Some(req)) => Some(Decided::Policy(o.decide(req)?)),
-            (Some(_), None) => Some(judged.decided),
+    let work = |(cache, main, other): &mut Worker<'_>, rec: RecordedRequest| {
+        let (mut request, token, _) = rec.into_parts();
+        let judged = judge(
+            side.verifier,
+            cache,
+            main.as_mut(),
+            token.as_deref(),
+            &mut request,
+        )?;
+        let other = match (other, judged.decided) {
+            (Some(o), Decided::Policy(_)) => Some(Decided::Policy(o.decide(&request)?)),
+            (Some(_), token_failure) => Some(token_failure),
             (None, _) => None,
         };
         Ok((judged.decided, other))
     };
     let mut tally = Tally::default();
     let mut disagreement = None;
-    replay(input, make, work, |line| match line {
-        Ok((rec, (d, other))) => {
+    replay(input, make, work, |line, result| match result {
+        Ok((d, other)) => {
             tally.add(d);
-            on_line(LineResult::Decided(rec.line, d));
+            on_line(LineResult::Decided(line, d));
             if let Some(o) = other
                 && o != d
                 && disagreement.is_none()
             {
                 disagreement = Some(Disagreement {
-                    line: rec.line,
+                    line,
                     main: d.verdict(&policy.rules),
                     other: o.verdict(&policy.rules),
                 });

@@ -1,11 +1,14 @@
 //! The recorded-traffic reader: JSON Lines of requests with their tokens (DESIGN §4), streamed line by line.
 
+use std::borrow::Cow;
 use std::io::BufRead;
 use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+use crate::input::Request;
 
 /// One readable line of recorded traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,23 @@ pub struct RecordedRequest {
     /// An IPv4-mapped IPv6 address is that IPv4 address.
     pub ip: Option<IpAddr>,
     pub country: Option<String>,
+}
+
+impl RecordedRequest {
+    /// The request the policy sees (method as recorded, host and path from the URL, no claims
+    /// yet), with the token and the URL as recorded.
+    pub fn into_parts(self) -> (Request, Option<String>, String) {
+        let request = Request {
+            method: self.method,
+            host: self.parsed.host,
+            path: self.parsed.path,
+            time: self.time,
+            ip: self.ip,
+            country: self.country,
+            claims: Default::default(),
+        };
+        (request, self.token, self.url)
+    }
 }
 
 /// The parts of the URL the policy sees.
@@ -103,6 +123,24 @@ impl Unreadable {
     }
 }
 
+/// A line as it nearly always is: every field a plain string (`ip` and `country` may be missing
+/// or `null`), the token in `jwt`. Strings without escapes are borrowed from the line.
+#[derive(serde::Deserialize)]
+struct Plain<'a> {
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+    #[serde(borrow)]
+    method: Cow<'a, str>,
+    #[serde(borrow)]
+    url: Cow<'a, str>,
+    #[serde(borrow)]
+    jwt: Cow<'a, str>,
+    #[serde(default, borrow)]
+    ip: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    country: Option<Cow<'a, str>>,
+}
+
 /// Reads one line (without its line ending) numbered `line_no`.
 pub fn parse_line(line_no: u64, bytes: &[u8]) -> Result<RecordedRequest, Unreadable> {
     use UnreadableKind as K;
@@ -113,6 +151,38 @@ pub fn parse_line(line_no: u64, bytes: &[u8]) -> Result<RecordedRequest, Unreada
     let text = std::str::from_utf8(bytes).map_err(|_| fail(K::NotUtf8, "not UTF-8"))?;
     // A byte order mark opening the file is not part of the JSON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Anything else (a missing or mistyped field, headers instead of `jwt`, a key twice) takes
+    // the general path below, which names what is wrong; both read a plain line alike.
+    // (Only for an object: serde would also read a struct from an array.)
+    let object = text.trim_start().starts_with('{');
+    if let Some(plain) = object
+        .then(|| serde_json::from_str::<Plain<'_>>(text).ok())
+        .flatten()
+    {
+        let (parsed, time) = url_and_time(line_no, &plain.url, Some(&plain.time))?;
+        return Ok(RecordedRequest {
+            line: line_no,
+            time,
+            method: plain.method.into_owned(),
+            url: plain.url.into_owned(),
+            parsed,
+            token: Some(plain.jwt.into_owned()),
+            ip: plain
+                .ip
+                .as_deref()
+                .map(|ip| ip_of(line_no, ip))
+                .transpose()?,
+            country: plain.country.map(Cow::into_owned),
+        });
+    }
+    parse_general(line_no, text)
+}
+
+/// [`parse_line`] without its fast path for plain lines, on a line known to be UTF-8 text (a byte
+/// order mark stripped): every line, plain or not, reads the same on both.
+pub fn parse_general(line_no: u64, text: &str) -> Result<RecordedRequest, Unreadable> {
+    use UnreadableKind as K;
+    let fail = |kind, error: &str| Unreadable::new(line_no, kind, error);
     let value: Value = serde_json::from_str(text).map_err(|_| fail(K::NotJson, "not JSON"))?;
     let Value::Object(obj) = value else {
         return Err(fail(K::NotObject, "not a JSON object"));
@@ -133,23 +203,11 @@ pub fn parse_line(line_no: u64, bytes: &[u8]) -> Result<RecordedRequest, Unreada
     let url = url
         .as_str()
         .ok_or_else(|| fail(K::UrlNotString, "url not a string"))?;
-    let parsed = parse_url(url).map_err(|kind| match kind {
-        K::UrlNotHttp => fail(kind, "url not http or https"),
-        _ => fail(kind, "url not an absolute http/https URL"),
-    })?;
-    let time = time
-        .as_str()
-        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-        .ok_or_else(|| fail(K::BadTime, "bad time (not an RFC 3339 string)"))?
-        .unix_timestamp();
+    let (parsed, time) = url_and_time(line_no, url, time.as_str())?;
     let ip = match obj.get("ip") {
         None | Some(Value::Null) => None,
-        Some(ip) => Some(
-            ip.as_str()
-                .and_then(|ip| ip.parse::<IpAddr>().ok())
-                .ok_or_else(|| fail(K::BadIp, "ip not an IPv4 or IPv6 address"))?
-                .to_canonical(),
-        ),
+        Some(Value::String(ip)) => Some(ip_of(line_no, ip)?),
+        Some(_) => return Err(fail(K::BadIp, BAD_IP)),
     };
     let country = match obj.get("country") {
         None | Some(Value::Null) => None,
@@ -176,8 +234,77 @@ pub fn parse_line(line_no: u64, bytes: &[u8]) -> Result<RecordedRequest, Unreada
     })
 }
 
+const BAD_IP: &str = "ip not an IPv4 or IPv6 address";
+
+/// The URL's parts and the time (`None`: not a string), checked in that order.
+fn url_and_time(
+    line_no: u64,
+    url: &str,
+    time: Option<&str>,
+) -> Result<(ParsedUrl, i64), Unreadable> {
+    use UnreadableKind as K;
+    let parsed = parse_url(url).map_err(|kind| match kind {
+        K::UrlNotHttp => Unreadable::new(line_no, kind, "url not http or https"),
+        _ => Unreadable::new(line_no, kind, "url not an absolute http/https URL"),
+    })?;
+    let time = time
+        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        .ok_or_else(|| Unreadable::new(line_no, K::BadTime, "bad time (not an RFC 3339 string)"))?
+        .unix_timestamp();
+    Ok((parsed, time))
+}
+
+/// An IPv4 or IPv6 address; an IPv4-mapped IPv6 address is that IPv4 address.
+fn ip_of(line_no: u64, ip: &str) -> Result<IpAddr, Unreadable> {
+    ip.parse::<IpAddr>()
+        .map(|ip| ip.to_canonical())
+        .map_err(|_| Unreadable::new(line_no, UnreadableKind::BadIp, BAD_IP))
+}
+
 /// Host and pathname of an absolute `http`/`https` URL.
 pub fn parse_url(url: &str) -> Result<ParsedUrl, UnreadableKind> {
+    match plain_url(url) {
+        Some(parsed) => Ok(parsed),
+        None => parse_url_general(url),
+    }
+}
+
+/// A URL of the shape recorded traffic nearly always has, read without the general parser:
+/// `http(s)://` (lowercase), a lowercase host name whose last label starts with a letter (so not
+/// an IPv4 address) and no `xn--` label, then a path of URL-safe characters (no `%`, no `.` or
+/// `..` segment), then anything after `?` or `#`. WHATWG parsing leaves such a host and path as
+/// written; `None` for anything else.
+fn plain_url(url: &str) -> Option<ParsedUrl> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let host_end = rest.find(|c: char| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '.'))?;
+    let (host, tail) = rest.split_at(host_end);
+    let plain_label = |l: &str| !l.is_empty() && !l.starts_with("xn--");
+    if !host.split('.').all(plain_label)
+        || !host
+            .rsplit('.')
+            .next()
+            .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_lowercase()))
+    {
+        return None;
+    }
+    let path = tail.split(['?', '#']).next()?;
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/".contains(c);
+    if !path.starts_with('/')
+        || !path.chars().all(safe)
+        || path.split('/').any(|seg| seg == "." || seg == "..")
+    {
+        return None;
+    }
+    Some(ParsedUrl {
+        host: host.to_owned(),
+        path: path.to_owned(),
+    })
+}
+
+/// [`parse_url`] by the general (WHATWG) parser alone.
+pub fn parse_url_general(url: &str) -> Result<ParsedUrl, UnreadableKind> {
     let parsed = url::Url::parse(url).map_err(|_| UnreadableKind::UrlNotAbsolute)?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(UnreadableKind::UrlNotHttp);
@@ -241,6 +368,8 @@ pub struct TrafficReader<R: BufRead> {
     line_no: u64,
     buf: Vec<u8>,
     done: bool,
+    /// The size of the last batch's lines.
+    batch_bytes: usize,
 }
 
 impl<R: BufRead> TrafficReader<R> {
@@ -250,6 +379,7 @@ impl<R: BufRead> TrafficReader<R> {
             line_no: 0,
             buf: Vec::new(),
             done: false,
+            batch_bytes: 0,
         }
     }
 
@@ -259,10 +389,10 @@ impl<R: BufRead> TrafficReader<R> {
     }
 }
 
-impl<R: BufRead> Iterator for TrafficReader<R> {
-    type Item = Result<RecordedRequest, Unreadable>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+impl<R: BufRead> TrafficReader<R> {
+    /// The next line's bytes, without its line ending, numbered [`Self::line_no`]; `None` at
+    /// the end, an `Unreadable` of kind [`UnreadableKind::Io`] when reading fails (the end too).
+    pub fn next_raw(&mut self) -> Option<Result<&[u8], Unreadable>> {
         if self.done {
             return None;
         }
@@ -277,7 +407,7 @@ impl<R: BufRead> Iterator for TrafficReader<R> {
                 let mut line = self.buf.as_slice();
                 line = line.strip_suffix(b"\n").unwrap_or(line);
                 line = line.strip_suffix(b"\r").unwrap_or(line);
-                Some(parse_line(self.line_no, line))
+                Some(Ok(line))
             }
             Err(e) => {
                 self.done = true;
@@ -289,5 +419,83 @@ impl<R: BufRead> Iterator for TrafficReader<R> {
                 )))
             }
         }
+    }
+
+    /// Up to `max` lines, unparsed, for workers to parse; empty at the end.
+    pub fn next_batch(&mut self, max: usize) -> Batch {
+        let mut batch = Batch {
+            first: self.line_no + 1,
+            // Sized like the last batch, so that a batch is rarely grown.
+            bytes: Vec::with_capacity(self.batch_bytes),
+            ends: Vec::with_capacity(max),
+            failed: None,
+        };
+        while batch.ends.len() < max {
+            match self.next_raw() {
+                None => break,
+                Some(Ok(line)) => {
+                    batch.bytes.extend_from_slice(line);
+                    batch.ends.push(batch.bytes.len());
+                }
+                Some(Err(u)) => {
+                    batch.failed = Some(u);
+                    break;
+                }
+            }
+        }
+        self.batch_bytes = batch.bytes.len();
+        batch
+    }
+}
+
+/// Consecutive lines read but not yet parsed: the unit the replay hands its workers.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// The number of the first line.
+    first: u64,
+    /// The lines back to back, without line endings.
+    bytes: Vec<u8>,
+    /// Where each line ends in `bytes`.
+    ends: Vec<usize>,
+    /// Reading failed after the last line: nothing follows.
+    pub failed: Option<Unreadable>,
+}
+
+impl Batch {
+    /// The number of lines (a read failure not counted).
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty() && self.failed.is_none()
+    }
+
+    /// The number of line `i` of the batch.
+    pub fn line(&self, i: usize) -> u64 {
+        self.first + i as u64
+    }
+
+    /// Line `i` of the batch, parsed.
+    pub fn parse(&self, i: usize) -> Result<RecordedRequest, Unreadable> {
+        let start = i
+            .checked_sub(1)
+            .and_then(|p| self.ends.get(p))
+            .copied()
+            .unwrap_or(0);
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        parse_line(self.line(i), self.bytes.get(start..end).unwrap_or_default())
+    }
+}
+
+impl<R: BufRead> Iterator for TrafficReader<R> {
+    type Item = Result<RecordedRequest, Unreadable>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let line_no = self.line_no + 1;
+        Some(match self.next_raw()? {
+            Ok(line) => parse_line(line_no, line),
+            Err(u) => Err(u),
+        })
     }
 }

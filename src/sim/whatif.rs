@@ -10,6 +10,7 @@ use super::engine::{Decide, EngineError, Policy};
 use super::replay::{Decided, ReplayError, Side, judge, replay};
 use super::simulate::{UnreadableEntry, UnreadableLog};
 use super::traffic::RecordedRequest;
+use crate::jwt::TokenCache;
 use crate::wasm::abi::Outcome;
 
 /// A request whose decision, outcome or rule differs between the two policies.
@@ -91,6 +92,14 @@ struct Compared {
     base: Decided,
     head: Decided,
     diff: Diff,
+    /// For a line that differs: what its change lists.
+    listed: Option<Listed>,
+}
+
+/// What a change lists beside the two verdicts.
+struct Listed {
+    method: String,
+    url: String,
     principal: Option<String>,
     route: Option<String>,
 }
@@ -102,13 +111,19 @@ pub fn whatif<R: BufRead + Send>(
     head: (&Side<'_>, &Policy),
 ) -> Result<WhatifReport, ReplayError> {
     let ((base_side, base_policy), (head_side, head_policy)) = (base, head);
-    type Deciders<'e> = (Box<dyn Decide + 'e>, Box<dyn Decide + 'e>);
-    let make = || -> Result<Deciders<'_>, EngineError> {
-        Ok((base_side.engine.decider()?, head_side.engine.decider()?))
+    type Worker<'e> = ([TokenCache; 2], Box<dyn Decide + 'e>, Box<dyn Decide + 'e>);
+    let make = || -> Result<Worker<'_>, EngineError> {
+        Ok((
+            Default::default(),
+            base_side.engine.decider()?,
+            head_side.engine.decider()?,
+        ))
     };
-    let work = |(b, h): &mut Deciders<'_>, rec: &RecordedRequest| {
-        let jb = judge(base_side.verifier, b.as_mut(), rec)?;
-        let jh = judge(head_side.verifier, h.as_mut(), rec)?;
+    let work = |([cb, ch], b, h): &mut Worker<'_>, rec: RecordedRequest| {
+        let (mut request, token, url) = rec.into_parts();
+        let token = token.as_deref();
+        let jb = judge(base_side.verifier, cb, b.as_mut(), token, &mut request)?;
+        let jh = judge(head_side.verifier, ch, h.as_mut(), token, &mut request)?;
         let diff = if jb.decided.is_allow() != jh.decided.is_allow() {
             Diff::Changed
         } else if key(jb.decided, &base_policy.rules) != key(jh.decided, &head_policy.rules) {
@@ -116,56 +131,61 @@ pub fn whatif<R: BufRead + Send>(
         } else {
             Diff::Same
         };
-        let (mut principal, mut route) = (None, None);
-        if diff != Diff::Same {
-            route = jh
-                .request
-                .as_ref()
-                .and_then(|req| h.last_route(req))
+        let decided = |d: Decided| matches!(d, Decided::Policy(_));
+        let listed = (diff != Diff::Same).then(|| {
+            // The route under head when its token held there, else under base.
+            let route = decided(jh.decided)
+                .then(|| h.last_route(&request))
+                .flatten()
                 .and_then(|i| head_policy.route_label(i))
                 .or_else(|| {
-                    jb.request
-                        .as_ref()
-                        .and_then(|req| b.last_route(req))
+                    decided(jb.decided)
+                        .then(|| b.last_route(&request))
+                        .flatten()
                         .and_then(|i| base_policy.route_label(i))
                 });
-            principal = jh.principal.or(jb.principal);
-        }
+            Listed {
+                method: request.method,
+                url,
+                principal: jh.principal.or(jb.principal).map(|p| p.to_string()),
+                route,
+            }
+        });
         Ok(Compared {
             base: jb.decided,
             head: jh.decided,
             diff,
-            principal,
-            route,
+            listed,
         })
     };
     let mut r = WhatifReport::default();
     let mut unreadable = UnreadableLog::default();
-    replay(input, make, work, |line| {
+    replay(input, make, work, |line, result| {
         r.total += 1;
-        match line {
+        match result {
             Err(u) => unreadable.add(&u),
-            Ok((rec, c)) => {
-                if c.diff == Diff::Same {
-                    r.unchanged += 1;
-                    return;
-                }
+            Ok(Compared {
+                base,
+                head,
+                diff,
+                listed: Some(listed),
+            }) => {
                 let change = Change {
-                    line: rec.line,
-                    method: rec.method.clone(),
-                    url: rec.url.clone(),
-                    principal: c.principal,
-                    base: c.base.verdict(&base_policy.rules),
-                    head: c.head.verdict(&head_policy.rules),
-                    route: c.route,
+                    line,
+                    method: listed.method,
+                    url: listed.url,
+                    principal: listed.principal,
+                    base: base.verdict(&base_policy.rules),
+                    head: head.verdict(&head_policy.rules),
+                    route: listed.route,
                 };
-                if c.diff == Diff::Moved {
+                if diff == Diff::Moved {
                     r.unchanged += 1;
                     r.rule_changes += 1;
                     r.moved.push(change);
                 } else {
                     r.changed += 1;
-                    if c.head.is_allow() {
+                    if head.is_allow() {
                         r.deny_to_allow += 1;
                     } else {
                         r.allow_to_deny += 1;
@@ -173,6 +193,7 @@ pub fn whatif<R: BufRead + Send>(
                     r.changes.push(change);
                 }
             }
+            Ok(_) => r.unchanged += 1,
         }
     })?;
     r.unreadable_lines = unreadable.count;

@@ -142,12 +142,19 @@ pub fn slot_values(slots: &[Slot], req: &Request) -> Vec<Option<SlotValue>> {
 /// Encodes a request straight into the input buffer format, as [`slot_values`] then [`encode`]
 /// would, without building the values first (the host's hot path).
 pub fn encode_request(slots: &[Slot], req: &Request, out: &mut Vec<u8>) {
+    for slot in slots {
+        encode_slot(slot, req, out);
+    }
+}
+
+/// Encodes one slot of a request (see [`encode_request`]).
+pub fn encode_slot(slot: &Slot, req: &Request, out: &mut Vec<u8>) {
     fn string(out: &mut Vec<u8>, s: &str) {
         out.push(SlotType::String.tag());
         out.extend_from_slice(&(s.len() as u32).to_le_bytes());
         out.extend_from_slice(s.as_bytes());
     }
-    for slot in slots {
+    {
         match &slot.source {
             SlotSource::Method => string(out, &req.method),
             SlotSource::Host => string(out, &req.host),

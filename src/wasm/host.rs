@@ -1,11 +1,14 @@
 //! The wasmtime host: loads a module, checks it against ABI v1 and its manifest, and decides
 //! requests with one reusable instance per thread.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use wasmtime::{Config, Engine, InstancePre, Linker, Memory, Module, Store, TypedFunc};
 
 use super::abi::{self, Decision, Outcome};
 use super::manifest::{Manifest, ManifestError};
-use crate::input::Request;
+use crate::input::{Claims, Request};
 use crate::ir::{Slot, SlotSource, SlotType};
 
 /// The module could not be loaded or run.
@@ -175,6 +178,7 @@ impl Compiled {
             capacity,
             slots: self.slots.clone(),
             buf: Vec::with_capacity(capacity),
+            memo: HashMap::new(),
             called: false,
         })
     }
@@ -191,9 +195,26 @@ pub struct Decider {
     capacity: usize,
     slots: Vec<Slot>,
     buf: Vec<u8>,
+    /// The claim slots of recent claims values, encoded: see [`ClaimsMemo`].
+    memo: HashMap<usize, ClaimsMemo>,
     /// Whether the last decision came from the module (so `edgeward_route` speaks for it).
     called: bool,
 }
+
+/// The claim slots of one claims value, encoded once and reused by every request that shares the
+/// value (a token's claims are shared by all its requests). Keyed by the value's address, which
+/// cannot be reused while the memo holds the value; shared claims are never changed in place
+/// ([`Request::claims_mut`] copies them).
+struct ClaimsMemo {
+    _claims: Arc<Claims>,
+    /// The claim slots' encodings, back to back, in slot order.
+    bytes: Vec<u8>,
+    /// Where each claim slot's encoding ends in `bytes`.
+    ends: Vec<usize>,
+}
+
+/// How many claims values a decider remembers before it starts over.
+const MEMO_CAPACITY: usize = 16_384;
 
 const BAD_INPUT: Decision = Decision {
     outcome: Outcome::BadInput,
@@ -205,10 +226,43 @@ impl Decider {
     pub fn decide(&mut self, req: &Request) -> Result<Decision, HostError> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        abi::encode_request(&self.slots, req, &mut buf);
+        self.encode(req, &mut buf);
         let d = self.decide_encoded(&buf);
         self.buf = buf;
         d
+    }
+
+    /// [`abi::encode_request`], with the claim slots taken from the memo.
+    fn encode(&mut self, req: &Request, out: &mut Vec<u8>) {
+        let key = Arc::as_ptr(&req.claims) as usize;
+        if !self.memo.contains_key(&key) {
+            if self.memo.len() >= MEMO_CAPACITY {
+                self.memo.clear();
+            }
+            let mut memo = ClaimsMemo {
+                _claims: Arc::clone(&req.claims),
+                bytes: Vec::new(),
+                ends: Vec::new(),
+            };
+            for slot in self.slots.iter().filter(|s| s.is_claim()) {
+                abi::encode_slot(slot, req, &mut memo.bytes);
+                memo.ends.push(memo.bytes.len());
+            }
+            self.memo.insert(key, memo);
+        }
+        let Some(memo) = self.memo.get(&key) else {
+            return abi::encode_request(&self.slots, req, out);
+        };
+        let mut start = 0;
+        let mut ends = memo.ends.iter();
+        for slot in &self.slots {
+            if !slot.is_claim() {
+                abi::encode_slot(slot, req, out);
+            } else if let Some(&end) = ends.next() {
+                out.extend_from_slice(memo.bytes.get(start..end).unwrap_or_default());
+                start = end;
+            }
+        }
     }
 
     /// Decides an already encoded input buffer; longer than `input_capacity` is `bad_input`

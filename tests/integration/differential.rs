@@ -148,7 +148,8 @@ fn the_direct_encoder_converts_claims_as_the_reference_does() {
             claims: claims
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
+                .collect::<edgeward::input::Claims>()
+                .into(),
         };
         let (mut direct, mut reference) = (Vec::new(), Vec::new());
         encode_request(&slots, &req, &mut direct);

@@ -234,12 +234,12 @@ impl Req {
             time: time("2026-11-28T10:00:00Z"),
             ip: None,
             country: None,
-            claims,
+            claims: claims.into(),
         })
     }
 
     pub fn claim(mut self, name: &str, v: ClaimValue) -> Req {
-        self.0.claims.insert(name.into(), v);
+        self.0.claims_mut().insert(name.into(), v);
         self
     }
 
@@ -259,7 +259,7 @@ impl Req {
     }
 
     pub fn without(mut self, name: &str) -> Req {
-        self.0.claims.remove(name);
+        self.0.claims_mut().remove(name);
         self
     }
 

@@ -106,17 +106,19 @@ fn backstage_roles_need_a_principal_and_a_target() {
         time: 0,
         ip: None,
         country: None,
-        claims: [(
-            "email".to_string(),
-            edgeward::input::ClaimValue::String("jane@acme.dev".into()),
-        )]
-        .into(),
+        claims: std::sync::Arc::new(
+            [(
+                "email".to_string(),
+                edgeward::input::ClaimValue::String("jane@acme.dev".into()),
+            )]
+            .into(),
+        ),
     };
     assert_eq!(
         edgeward::interp::decide(&program, &req).outcome.as_str(),
         "allow"
     );
-    req.claims.clear();
+    req.claims_mut().clear();
     assert_eq!(
         edgeward::interp::decide(&program, &req).outcome.as_str(),
         "default"

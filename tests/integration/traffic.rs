@@ -10,7 +10,8 @@ use std::io::{BufRead, Cursor};
 use std::net::IpAddr;
 
 use edgeward::sim::traffic::{
-    RecordedRequest, TrafficReader, Unreadable, UnreadableKind, parse_line,
+    RecordedRequest, TrafficReader, Unreadable, UnreadableKind, parse_general, parse_line,
+    parse_url, parse_url_general,
 };
 use serde_json::{Value, json};
 
@@ -347,6 +348,84 @@ mod fuzz {
         #[test]
         fn random_strings_never_panic(s in ".{0,300}") {
             let _ = parse_line(1, s.as_bytes());
+        }
+
+        /// The fast path for plain lines reads every line exactly as the general reader does:
+        /// fields missing, `null`, mistyped, escaped, twice, in any order, or an array instead
+        /// of an object.
+        #[test]
+        fn the_plain_line_fast_path_reads_as_the_general_reader(
+            fields in prop::collection::vec((0usize..7, 0usize..8), 0..9),
+            array in prop::bool::weighted(0.05),
+        ) {
+            const NAMES: [&str; 7] = ["time", "method", "url", "jwt", "ip", "country", "headers"];
+            let value = |name: &str, k: usize| -> Value {
+                match (name, k) {
+                    (_, 0) => Value::Null,
+                    (_, 1) => json!(5),
+                    (_, 2) => json!(["x"]),
+                    ("time", 3) => json!("2026-11-28T10:00:00.5+01:00"),
+                    ("time", _) => json!("2026-11-28T10:00:00Z"),
+                    ("method", 3) => json!("PO\"ST"),
+                    ("method", _) => json!("POST"),
+                    ("url", 3) => json!("ftp://a.dev/x"),
+                    ("url", 4) => json!("/relative"),
+                    ("url", 5) => json!("https://A.dev:8443/a/../b%2F?q#f"),
+                    ("url", _) => json!("https://payments.acme.dev/deploy/ledger"),
+                    ("jwt", 3) => json!(""),
+                    ("jwt", _) => json!("aGVhZGVy.cGF5bG9hZA.c2ln"),
+                    ("ip", 3) => json!("::ffff:203.0.113.7"),
+                    ("ip", 4) => json!("not-an-ip"),
+                    ("ip", _) => json!("203.0.113.7"),
+                    ("country", _) => json!("US"),
+                    (_, _) => json!({"authorization": "Bearer t0k", "cookie": "CF_Authorization=c00k"}),
+                }
+            };
+            let members: Vec<String> = fields
+                .iter()
+                .map(|&(f, k)| format!("{}:{}", json!(NAMES[f]), value(NAMES[f], k)))
+                .collect();
+            let text = if array {
+                format!("[{}]", fields.iter().map(|&(f, k)| value(NAMES[f], k).to_string()).collect::<Vec<_>>().join(","))
+            } else {
+                format!(" {{{}}}", members.join(","))
+            };
+            prop_assert_eq!(parse_line(3, text.as_bytes()), parse_general(3, &text), "{}", text);
+        }
+
+        /// The fast path for plain URLs gives exactly the WHATWG parser's host and path (or
+        /// error), on URLs built from the parts that make parsing differ: case, ports, userinfo,
+        /// IPv4-like and punycode labels, empty labels, dot segments, escapes and odd characters.
+        #[test]
+        fn the_plain_url_fast_path_reads_as_the_whatwg_parser(
+            scheme in prop::sample::select(vec!["https://", "http://", "HTTPS://", "ftp://", "https:/", "https:///", ""]),
+            labels in prop::collection::vec(
+                prop_oneof![
+                    "[a-z][a-z0-9-]{0,6}",
+                    "[0-9]{1,3}",
+                    Just("0x7f".to_string()),
+                    Just("xn--nxasmq6b".to_string()),
+                    Just("xn--a".to_string()),
+                    Just(String::new()),
+                    "[A-Za-z0-9_:@\\[\\]-]{1,5}",
+                ],
+                0..5,
+            ),
+            segments in prop::collection::vec(
+                prop_oneof![
+                    "[a-zA-Z0-9._~!$&'()*+,;=:@-]{0,6}",
+                    Just(".".to_string()),
+                    Just("..".to_string()),
+                    Just("%2e".to_string()),
+                    Just("%2F".to_string()),
+                    ".{0,3}",
+                ],
+                0..5,
+            ),
+            tail in prop_oneof![Just(String::new()), "[?#].{0,6}", Just("?a=1&b=%zz#f g".to_string())],
+        ) {
+            let url = format!("{scheme}{}/{}{tail}", labels.join("."), segments.join("/"));
+            prop_assert_eq!(parse_url(&url), parse_url_general(&url), "{}", url);
         }
 
         #[test]

@@ -85,6 +85,44 @@ fn empty_policy_is_tiny_and_answers_no_route() {
     assert_eq!(t.route(&get("/")), None);
 }
 
+/// The host encodes a claims value once and reuses it for every request that shares it; claims
+/// changed on a copy are encoded afresh, and many values interleaved never mix.
+#[test]
+fn shared_claims_are_encoded_once_and_changes_are_seen() {
+    let mut ex = t(build::example());
+    let mut jane = req("POST", "payments.acme.dev", "/deploy/payments-api");
+    jane.time = 1_795_000_000;
+    jane = with(jane, "email", ClaimValue::String("Jane@acme.dev".into()));
+    jane = with(
+        jane,
+        "amr",
+        ClaimValue::Set(vec!["pwd".into(), "mfa".into()]),
+    );
+    let agree = |ex: &mut T, r: &Request| {
+        let module = ex.d.decide(r).unwrap();
+        assert_eq!(module, edgeward::interp::decide(&ex.p, r), "{r:?}");
+        ex.ask(r)
+    };
+    assert_eq!(agree(&mut ex, &jane), "allow by deploy");
+    let mut web = jane.clone();
+    web.path = "/deploy/Payments-Web".into();
+    assert!(std::sync::Arc::ptr_eq(&web.claims, &jane.claims));
+    assert_eq!(agree(&mut ex, &web), "default");
+    let mut nomfa = jane.clone();
+    nomfa.claims_mut().remove("amr");
+    assert_eq!(agree(&mut ex, &nomfa), "require by require#1");
+    assert_eq!(agree(&mut ex, &jane), "allow by deploy");
+    let people: Vec<Request> = ["bob@acme.dev", "Jane@acme.dev", "nobody@x.dev"]
+        .iter()
+        .map(|e| with(jane.clone(), "email", ClaimValue::String((*e).into())))
+        .collect();
+    for _ in 0..3 {
+        for r in &people {
+            agree(&mut ex, r);
+        }
+    }
+}
+
 #[test]
 fn sizes_stay_small() {
     let mut ex = t(build::example());
@@ -106,7 +144,7 @@ fn sizes_stay_small() {
     web.path = "/deploy/Payments-Web".into();
     assert_eq!(ex.ask(&web), "default");
     let mut nomfa = jane();
-    nomfa.claims.remove("amr");
+    nomfa.claims_mut().remove("amr");
     assert_eq!(ex.ask(&nomfa), "require by require#1");
     let mut kp = jane();
     kp.country = Some("KP".into());

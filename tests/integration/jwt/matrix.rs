@@ -8,7 +8,7 @@
 
 use base64::Engine;
 use edgeward::input::ClaimValue;
-use edgeward::jwt::Reason;
+use edgeward::jwt::{Reason, TokenCache};
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
@@ -303,14 +303,29 @@ fn security_matrix_yields_exactly_the_pinned_reason() {
         ),
     ];
     let verifier = kit_verifier();
+    let mut cache = TokenCache::new();
     for (name, token, expected) in cases {
         assert_eq!(
             verifier.verify(Some(&token), NOW).map(|_| ()),
             Err(expected),
             "{name}"
         );
+        // A worker's cache, on a miss and on a hit, says the same.
+        for _ in 0..2 {
+            assert_eq!(
+                verifier
+                    .verify_cached(&mut cache, Some(&token), NOW)
+                    .map(|_| ()),
+                Err(expected),
+                "{name}, cached"
+            );
+        }
     }
     assert_eq!(verifier.verify(None, NOW).map(|_| ()), Err(MissingToken));
+    assert_eq!(
+        verifier.verify_cached(&mut cache, None, NOW).map(|_| ()),
+        Err(MissingToken)
+    );
 }
 
 #[test]
@@ -385,7 +400,12 @@ fn times_are_checked_at_the_recorded_time_not_now() {
     );
     // The leeway boundaries, on one cached token.
     let t = rs256(&with(json!({"exp": NOW, "nbf": NOW})));
-    let at = |time| verifier.verify(Some(&t), time).map(|_| ());
+    let mut cache = TokenCache::new();
+    let mut at = |time| {
+        let cached = verifier.verify_cached(&mut cache, Some(&t), time).cloned();
+        assert_eq!(cached, verifier.verify(Some(&t), time), "at {time}");
+        cached.map(|_| ())
+    };
     assert_eq!(at(NOW + 60), Ok(()));
     assert_eq!(at(NOW + 61), Err(Reason::Expired));
     assert_eq!(at(NOW - 60), Ok(()));

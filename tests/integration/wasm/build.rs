@@ -275,13 +275,13 @@ pub fn req(method: &str, host: &str, path: &str) -> Request {
         time: 0,
         ip: None,
         country: None,
-        claims: BTreeMap::new(),
+        claims: Default::default(),
     }
 }
 
 /// Adds a claim to a request.
 pub fn with(mut r: Request, name: &str, v: ClaimValue) -> Request {
-    r.claims.insert(name.into(), v);
+    r.claims_mut().insert(name.into(), v);
     r
 }
 

@@ -525,7 +525,7 @@ pub fn request(p: &Program, seed: u64) -> Request {
             "exp" => ClaimValue::Time(1_900_000_000),
             _ => ClaimValue::Int(*g.pick(&[0i64, 5, -1])),
         };
-        r.claims.insert(name.into(), v);
+        r.claims_mut().insert(name.into(), v);
     }
     r
 }
