@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -10,7 +11,7 @@ use super::diagnostics::{
 };
 use super::entity::{Entity, validate};
 use super::entity_ref::EntityRef;
-use super::kinds::{Kind, RelationType, ref_fields};
+use super::kinds::{Kind, RefField, RelationType, ref_fields};
 use super::load::Sources;
 use super::yaml::Seg;
 use super::{Catalog, EntityId, Links, Loaded, Relation};
@@ -22,11 +23,20 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
     let docs = std::mem::take(&mut sources.docs);
     let mut errors = std::mem::take(&mut sources.errors);
     let mut warnings = std::mem::take(&mut sources.warnings);
-    let mut entities = Vec::with_capacity(docs.len());
-    for doc in docs {
-        if let Some(e) = validate(doc, &sources, &mut errors, &mut warnings) {
-            entities.push(e);
-        }
+    // Validated in parallel; diagnostics kept in document order.
+    let validated: Vec<_> = docs
+        .into_par_iter()
+        .map(|doc| {
+            let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+            let entity = validate(doc, &sources, &mut errors, &mut warnings);
+            (entity, errors, warnings)
+        })
+        .collect();
+    let mut entities = Vec::with_capacity(validated.len());
+    for (entity, doc_errors, doc_warnings) in validated {
+        errors.extend(doc_errors);
+        warnings.extend(doc_warnings);
+        entities.extend(entity);
     }
 
     let mut index: HashMap<EntityRef, EntityId> = HashMap::with_capacity(entities.len());
@@ -54,50 +64,92 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
     }
     let entities = kept;
 
+    // Every ref of every entity, parsed and looked up in parallel; then booked in order.
+    let resolved: Vec<Vec<Found<'_>>> = entities
+        .par_iter()
+        .map(|e| {
+            let Some(spec) = e.raw.get("spec") else {
+                return Vec::new();
+            };
+            let mut found = Vec::new();
+            for f in ref_fields(e.builtin) {
+                let values: Vec<(Option<usize>, &str)> = match spec.get(f.field) {
+                    Some(Value::String(s)) if !f.many => vec![(None, s.as_str())],
+                    Some(Value::Array(items)) if f.many => items
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| v.as_str().map(|s| (Some(i), s)))
+                        .collect(),
+                    _ => {
+                        continue;
+                    }
+                };
+                if values.is_empty() {
+                    found.push(Found {
+                        field: f,
+                        item: None,
+                        text: "",
+                        target: Target::NoValues,
+                    });
+                }
+                for (item, text) in values {
+                    let target = match EntityRef::parse(text, f.default_kind, &e.namespace) {
+                        Err(err) => Target::Invalid(err.to_string()),
+                        Ok(r) => match index.get(&r) {
+                            Some(&id) => Target::Found(id),
+                            None => Target::Dangling(r),
+                        },
+                    };
+                    found.push(Found {
+                        field: f,
+                        item,
+                        text,
+                        target,
+                    });
+                }
+            }
+            found
+        })
+        .collect();
+
     let mut links: Vec<Links> = vec![Links::default(); entities.len()];
     let mut rels: Vec<Relation> = Vec::new();
-    let mut field_counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut field_counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut dangling = 0usize;
-    for (i, e) in entities.iter().enumerate() {
+    for (i, (e, found)) in entities.iter().zip(resolved).enumerate() {
         let Ok(n) = u32::try_from(i) else { break };
         let id = EntityId(n);
-        let Some(spec) = e.raw.get("spec") else {
-            continue;
-        };
-        for f in ref_fields(e.builtin) {
-            let values: Vec<(Option<usize>, &str)> = match spec.get(f.field) {
-                Some(Value::String(s)) if !f.many => vec![(None, s.as_str())],
-                Some(Value::Array(items)) if f.many => items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, v)| v.as_str().map(|s| (Some(i), s)))
-                    .collect(),
-                _ => continue,
-            };
-            let field = format!("spec.{}", f.field);
-            *field_counts.entry(field.clone()).or_default() += values.len();
+        for Found {
+            field: f,
+            item,
+            text,
+            target,
+        } in found
+        {
+            let counted = field_counts.entry(f.field).or_default();
             if f.field == "owner"
                 && let Some(l) = links.get_mut(i)
             {
                 l.has_owner = true;
             }
-            for (item, text) in values {
-                let at = |s: &Sources, r: Option<String>| {
-                    let mut path = vec![Seg::Key("spec"), Seg::Key(f.field)];
-                    path.extend(item.map(Seg::Item));
-                    s.site(e.file, e.pos, &path, r)
-                };
-                let r = match EntityRef::parse(text, f.default_kind, &e.namespace) {
-                    Ok(r) => r,
-                    Err(err) => {
-                        let site = at(&sources, Some(e.entity_ref().to_string()));
-                        let ir =
-                            InvalidRef::at(site, field.clone(), text.to_string(), err.to_string());
-                        errors.push(CatalogError::InvalidRef(Box::new(ir)));
-                        continue;
-                    }
-                };
-                let Some(&target) = index.get(&r) else {
+            let at = |s: &Sources, r: Option<String>| {
+                let mut path = vec![Seg::Key("spec"), Seg::Key(f.field)];
+                path.extend(item.map(Seg::Item));
+                s.site(e.file, e.pos, &path, r)
+            };
+            let target = match target {
+                Target::NoValues => continue,
+                Target::Found(target) => target,
+                Target::Invalid(err) => {
+                    *counted += 1;
+                    let site = at(&sources, Some(e.entity_ref().to_string()));
+                    let field = format!("spec.{}", f.field);
+                    let ir = InvalidRef::at(site, field, text.to_string(), err);
+                    errors.push(CatalogError::InvalidRef(Box::new(ir)));
+                    continue;
+                }
+                Target::Dangling(r) => {
+                    *counted += 1;
                     dangling += 1;
                     let suggestion = (dangling <= SUGGESTION_LIMIT)
                         .then(|| suggest_in(&entities, &r))
@@ -105,7 +157,7 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
                         .map(|s| format!("did you mean `{s}`?"));
                     let site = at(&sources, Some(e.entity_ref().to_string()));
                     let d = DanglingRef {
-                        field: field.clone(),
+                        field: format!("spec.{}", f.field),
                         reference: r.to_string(),
                         suggestion,
                         file: site.file,
@@ -116,31 +168,36 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
                     };
                     warnings.push(CatalogWarning::DanglingRef(Box::new(d)));
                     continue;
-                };
-                rels.push(Relation {
-                    source: id,
-                    kind: f.relation,
-                    target,
-                });
-                rels.push(Relation {
-                    source: target,
-                    kind: f.relation.inverse(),
-                    target: id,
-                });
-                if let Some(l) = links.get_mut(i) {
-                    match f.field {
-                        "owner" => l.owner = Some(target),
-                        "system" => l.system = Some(target),
-                        _ => {}
-                    }
+                }
+            };
+            *counted += 1;
+            rels.push(Relation {
+                source: id,
+                kind: f.relation,
+                target,
+            });
+            rels.push(Relation {
+                source: target,
+                kind: f.relation.inverse(),
+                target: id,
+            });
+            if let Some(l) = links.get_mut(i) {
+                match f.field {
+                    "owner" => l.owner = Some(target),
+                    "system" => l.system = Some(target),
+                    _ => {}
                 }
             }
         }
     }
+    let field_counts: BTreeMap<String, usize> = field_counts
+        .into_iter()
+        .map(|(f, n)| (format!("spec.{f}"), n))
+        .collect();
     if !errors.is_empty() {
         return Err(CatalogError::from_list(errors));
     }
-    rels.sort_unstable();
+    rels.par_sort_unstable();
     rels.dedup();
 
     let kind_of = |id: EntityId| entities.get(id.0 as usize).and_then(|e| e.builtin);
@@ -309,16 +366,24 @@ fn hash_entities(entities: &[Entity]) -> String {
         .iter()
         .map(|e| (e.entity_ref().to_string(), &e.raw))
         .collect();
-    items.sort_by(|a, b| a.0.cmp(&b.0));
+    items.par_sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    // Serialised in parallel, in chunks (bounded memory), hashed in order.
     let mut h = Sha256::new();
-    let mut buf: Vec<u8> = Vec::new();
-    for (r, v) in items {
-        buf.clear();
-        canonical_json(v, &mut buf);
-        h.update(r.as_bytes());
-        h.update([0u8]);
-        h.update(&buf);
-        h.update([0u8]);
+    for chunk in items.chunks(4_096) {
+        let texts: Vec<Vec<u8>> = chunk
+            .par_iter()
+            .map(|(_, v)| {
+                let mut buf = Vec::new();
+                canonical_json(v, &mut buf);
+                buf
+            })
+            .collect();
+        for ((r, _), text) in chunk.iter().zip(texts) {
+            h.update(r.as_bytes());
+            h.update([0u8]);
+            h.update(&text);
+            h.update([0u8]);
+        }
     }
     let digest = h.finalize();
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -355,4 +420,23 @@ fn canonical_json(v: &Value, out: &mut Vec<u8>) {
             let _ = serde_json::to_writer(&mut *out, other);
         }
     }
+}
+
+/// One ref written in an entity's spec, resolved.
+struct Found<'e> {
+    field: &'static RefField,
+    /// The position in a list field.
+    item: Option<usize>,
+    text: &'e str,
+    target: Target,
+}
+
+enum Target {
+    Found(EntityId),
+    /// Not a valid ref (why).
+    Invalid(String),
+    /// No entity has this ref.
+    Dangling(EntityRef),
+    /// A list field with no string in it (counted as a field, no ref).
+    NoValues,
 }

@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 
+use rayon::prelude::*;
 use saphyr::Scalar;
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use serde_json::{Map, Number, Value};
@@ -13,7 +14,7 @@ const ALIAS_BUDGET: usize = 1_000_000;
 const LOCATE_LIMIT: usize = 1 << 20;
 
 /// One YAML document of a file, as JSON.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(crate) struct YamlDoc {
     pub value: Value,
     /// 1-based line of the document's root node.
@@ -26,7 +27,7 @@ pub(crate) struct YamlDoc {
 }
 
 /// Why YAML text could not be read.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct YamlError {
     pub message: String,
     pub line: usize,
@@ -63,11 +64,27 @@ fn err_at(message: String, span: Span) -> YamlError {
     }
 }
 
+/// The text as a `String` of exactly its length (the scanner grows strings as it reads them, and a
+/// catalog keeps hundreds of thousands of them).
+fn exact(text: Cow<'_, str>) -> String {
+    match text {
+        Cow::Owned(s) if s.capacity() > s.len() => s.as_str().to_owned(),
+        other => other.into_owned(),
+    }
+}
+
 fn scalar_value(
     text: Cow<'_, str>,
     style: ScalarStyle,
     tag: Option<&Cow<'_, saphyr::Tag>>,
 ) -> Value {
+    // Untagged scalars that can only be strings: quoted ones, and plain ones starting with a
+    // letter that starts no null, bool or number of the core schema.
+    let plain_string =
+        || text.starts_with(|c: char| c.is_ascii_alphabetic() && !"nNtTfF".contains(c));
+    if tag.is_none() && (style != ScalarStyle::Plain || plain_string()) {
+        return Value::String(exact(text));
+    }
     let fallback = || Value::String(text.to_string());
     match Scalar::parse_from_cow_and_metadata(text.clone(), style, tag) {
         Some(Scalar::Null) => Value::Null,
@@ -76,7 +93,7 @@ fn scalar_value(
         Some(Scalar::FloatingPoint(f)) => {
             Number::from_f64(f.into_inner()).map_or_else(fallback, Value::Number)
         }
-        Some(Scalar::String(s)) => Value::String(s.into_owned()),
+        Some(Scalar::String(s)) => Value::String(exact(s)),
         None => fallback(),
     }
 }
@@ -128,8 +145,90 @@ impl Builder {
     }
 }
 
+/// Texts at least this big are split at document markers and their parts parsed in parallel.
+const PARALLEL_MIN_BYTES: usize = 1 << 20;
+
 /// Parses every document of `text`; empty documents are skipped.
+///
+/// A big text is cut at its `---` lines into parts parsed in parallel, positions shifted back to
+/// the whole text's; a text with directives (`%` lines) is parsed whole, and so is one where any
+/// part fails, so that errors read exactly as parsing the whole text reports them.
 pub(crate) fn parse_documents(text: &str) -> Result<Vec<YamlDoc>, YamlError> {
+    parse_in_parts(text, PARALLEL_MIN_BYTES, rayon::current_num_threads() * 4)
+}
+
+/// [`parse_documents`], cutting texts of at least `min_bytes` into about `want` parts.
+fn parse_in_parts(text: &str, min_bytes: usize, want: usize) -> Result<Vec<YamlDoc>, YamlError> {
+    let parts = document_parts(text, min_bytes, want);
+    if parts.len() < 2 {
+        return parse_whole(text).map(|(docs, _)| docs);
+    }
+    let parsed: Vec<_> = parts
+        .par_iter()
+        .map(|&(start, end)| {
+            let part = text.get(start..end).unwrap_or_default();
+            parse_whole(part).map(|r| (r, line_breaks(part), part.chars().count()))
+        })
+        .collect();
+    let mut docs = Vec::new();
+    let (mut lines, mut chars, mut index) = (0, 0, 0);
+    for result in parsed {
+        let Ok(((part_docs, count), part_lines, part_chars)) = result else {
+            return parse_whole(text).map(|(docs, _)| docs);
+        };
+        docs.extend(part_docs.into_iter().map(|d| YamlDoc {
+            line: d.line + lines,
+            start_char: d.start_char + chars,
+            end_char: d.end_char + chars,
+            index: d.index + index,
+            value: d.value,
+        }));
+        lines += part_lines;
+        chars += part_chars;
+        index += count;
+    }
+    Ok(docs)
+}
+
+/// Byte ranges covering `text`, cut before `---` lines into about `want` parts when the text is at
+/// least `min_bytes` long and has no directive; one range otherwise.
+fn document_parts(text: &str, min_bytes: usize, want: usize) -> Vec<(usize, usize)> {
+    let whole = vec![(0, text.len())];
+    let has_directive = text.starts_with('%') || text.contains("\n%");
+    if text.len() < min_bytes || want < 2 || has_directive {
+        return whole;
+    }
+    let target = text.len() / want;
+    let mut parts = Vec::with_capacity(want + 1);
+    let mut start = 0;
+    let mut at = 0;
+    while let Some(found) = text.get(at..).and_then(|rest| rest.find("\n---")) {
+        let marker = at + found + 1;
+        at = marker;
+        let ends_marker = matches!(
+            text.as_bytes().get(marker + 3),
+            None | Some(b' ' | b'\t' | b'\n' | b'\r')
+        );
+        if ends_marker && marker - start >= target {
+            parts.push((start, marker));
+            start = marker;
+        }
+    }
+    parts.push((start, text.len()));
+    parts
+}
+
+/// Line breaks as YAML counts them: `\n`, `\r\n` and a lone `\r`.
+fn line_breaks(text: &str) -> usize {
+    let b = text.as_bytes();
+    b.iter()
+        .enumerate()
+        .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')))
+        .count()
+}
+
+/// Parses `text` in one go: its non-empty documents, and how many documents it has in all.
+fn parse_whole(text: &str) -> Result<(Vec<YamlDoc>, usize), YamlError> {
     let mut docs = Vec::new();
     let mut b = Builder {
         stack: Vec::new(),
@@ -176,6 +275,11 @@ pub(crate) fn parse_documents(text: &str) -> Result<Vec<YamlDoc>, YamlError> {
                     doc_span = Some(span);
                 }
                 let wants_key = matches!(b.stack.last(), Some(Frame::Map { key: None, .. }));
+                if wants_key && anchor == 0 {
+                    // A key is its text; its value as a scalar is never used.
+                    b.insert(Value::Null, Some(exact(text)), span)?;
+                    continue;
+                }
                 let key = wants_key.then(|| text.to_string());
                 let value = scalar_value(text, style, tag.as_ref());
                 b.remember(anchor, &value);
@@ -234,14 +338,22 @@ pub(crate) fn parse_documents(text: &str) -> Result<Vec<YamlDoc>, YamlError> {
                     }) => {
                         let mut map = Map::with_capacity(entries.len());
                         for (k, v, key_span) in entries {
-                            if map.contains_key(&k) {
-                                return Err(err_at(format!("duplicate key `{k}`"), key_span));
+                            match map.entry(k) {
+                                serde_json::map::Entry::Vacant(slot) => {
+                                    slot.insert(v);
+                                }
+                                serde_json::map::Entry::Occupied(o) => {
+                                    let k = o.key();
+                                    return Err(err_at(format!("duplicate key `{k}`"), key_span));
+                                }
                             }
-                            map.insert(k, v);
                         }
                         (Value::Object(map), anchor)
                     }
-                    Some(Frame::Seq { items, anchor }) => (Value::Array(items), anchor),
+                    Some(Frame::Seq { mut items, anchor }) => {
+                        items.shrink_to_fit();
+                        (Value::Array(items), anchor)
+                    }
                     None => return Err(err_at("unbalanced collection".into(), span)),
                 };
                 if b.stack.is_empty()
@@ -254,7 +366,7 @@ pub(crate) fn parse_documents(text: &str) -> Result<Vec<YamlDoc>, YamlError> {
             }
         }
     }
-    Ok(docs)
+    Ok((docs, index))
 }
 
 /// One step of a path into a document.
@@ -375,4 +487,136 @@ pub(crate) fn char_to_byte(text: &str, index: usize) -> usize {
     text.char_indices()
         .nth(index)
         .map_or(text.len(), |(b, _)| b)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+
+    use super::*;
+
+    /// Every way of cutting `text` parses exactly as the whole text does.
+    fn same_in_parts(text: &str) {
+        let whole = parse_whole(text).map(|(docs, _)| docs);
+        for want in 2..7 {
+            let parts = document_parts(text, 0, want);
+            assert_eq!(
+                parse_in_parts(text, 0, want),
+                whole,
+                "{want} parts {parts:?} of {text:?}"
+            );
+        }
+    }
+
+    fn corpus() -> Vec<String> {
+        let mut texts: Vec<String> = [
+            "examples/acme/catalog",
+            "examples/backstage",
+            "../shared/conformance/catalog",
+        ]
+        .iter()
+        .flat_map(|dir| {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            std::fs::read_dir(dir).into_iter().flatten().flatten()
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+        let all = texts.join("---\n");
+        texts.push(all.replace('\n', "\r\n"));
+        texts.push(all);
+        texts
+    }
+
+    /// The scalar fast path types every scalar as saphyr's core-schema resolution does.
+    #[test]
+    fn scalars_type_as_the_core_schema_does() {
+        let reference = |text: &str, style| match Scalar::parse_from_cow_and_metadata(
+            Cow::Borrowed(text),
+            style,
+            None,
+        ) {
+            Some(Scalar::Null) => Value::Null,
+            Some(Scalar::Boolean(b)) => Value::Bool(b),
+            Some(Scalar::Integer(i)) => Value::Number(i.into()),
+            Some(Scalar::FloatingPoint(f)) => Number::from_f64(f.into_inner())
+                .map_or_else(|| Value::String(text.into()), Value::Number),
+            Some(Scalar::String(s)) => Value::String(s.into_owned()),
+            None => Value::String(text.into()),
+        };
+        let words = [
+            "",
+            "~",
+            "null",
+            "Null",
+            "NULL",
+            "nULL",
+            "true",
+            "True",
+            "TRUE",
+            "tRue",
+            "false",
+            "False",
+            "FALSE",
+            "yes",
+            "no",
+            "on",
+            "off",
+            "y",
+            "n",
+            "inf",
+            "Infinity",
+            "nan",
+            "NaN",
+            ".inf",
+            "-.inf",
+            ".nan",
+            "e5",
+            "E5",
+            "i1",
+            "x1",
+            "0x1f",
+            "0o17",
+            "+1",
+            "-1",
+            "1.5",
+            "1e3",
+            "007",
+            "group-1",
+            "Group",
+            "backstage.io/v1alpha1",
+            "a b",
+            "é",
+        ];
+        for w in words {
+            for style in [
+                ScalarStyle::Plain,
+                ScalarStyle::SingleQuoted,
+                ScalarStyle::DoubleQuoted,
+                ScalarStyle::Literal,
+            ] {
+                let got = scalar_value(Cow::Owned(w.to_string()), style, None);
+                assert_eq!(got, reference(w, style), "{w:?} {style:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn parts_parse_as_the_whole_text() {
+        for text in corpus() {
+            same_in_parts(&text);
+        }
+        for text in [
+            "a: 1\n---\nb: 2\n---\n---\nc: 3\n",
+            "---\na: 1\n--- \nb: 2\n...\n---\nc: [1,\n  2]\n",
+            "# only a comment\n---\na: |\n  ---\n  text\n---\nb: 2",
+            "a: &x {k: v}\nb: *x\n---\nc: *x\n",
+            "--- |\n  block\n---\nplain\n---x: 1\n---\ty: 2\n",
+            "a: 1\n---\nb: [unclosed\n---\nc: 3\n",
+            "a: 'multi\n---\nline'\n---\nb: 1\n",
+            "%YAML 1.2\n---\na: 1\n---\nb: 2\n",
+            "k: v\r\n---\r\nk: \u{e9}t\u{e9}\r\n---\r\nk: w\r",
+        ] {
+            same_in_parts(text);
+        }
+    }
 }
