@@ -7,6 +7,7 @@
 )]
 
 #[path = "front_end/generate.rs"]
+#[allow(dead_code)]
 mod generate;
 
 use std::hint::black_box;

@@ -53,18 +53,54 @@ metadata: { name: old }
 spec: { type: service, lifecycle: production, owner: admins, system: legacy }
 "#;
 
-/// A policy of `rules` rules (plus one top-level deny): routes of ten rules each, keyed to
-/// templated components, mixing ownership, membership, claims, ip ranges, times and params.
+/// The catalog names a generated policy refers to.
+pub struct Refs {
+    /// A group of administrators.
+    pub admins: &'static str,
+    /// A group with nested groups under it.
+    pub eng: &'static str,
+    /// A system.
+    pub legacy: &'static str,
+}
+
+/// The names in [`CATALOG`].
+pub const SMALL: Refs = Refs {
+    admins: "admins",
+    eng: "eng",
+    legacy: "legacy",
+};
+
+/// Names in Backstage's example catalog (`examples/backstage/catalog`).
+pub const BACKSTAGE: Refs = Refs {
+    admins: "team-a",
+    eng: "acme-corp",
+    legacy: "audio-playback",
+};
+
+/// A policy of `rules` rules over [`CATALOG`].
 pub fn policy(rules: usize) -> String {
+    policy_over(rules, &SMALL)
+}
+
+/// A policy of `rules` rules (plus one top-level deny) naming `refs`: routes of ten rules each,
+/// keyed to templated components, mixing ownership, membership, claims, ip ranges, times and
+/// params.
+pub fn policy_over(rules: usize, refs: &Refs) -> String {
+    let Refs {
+        admins,
+        eng,
+        legacy,
+    } = refs;
     let routes = rules.div_ceil(RULES_PER_ROUTE);
     let mut s = String::with_capacity(rules * 90);
-    s.push_str(
+    let _ = write!(
+        s,
         "policy generated version 1\n\
          use std::cloudflare_access\n\
          use std::okta\n\
-         claims {\n  department: string?,\n}\n\
+         claims {{\n  department: string?,\n}}\n\
          principal = user where spec.profile.email == claims.email\n\
-         role admin = principal in group:admins\n\
+         role admin = principal in group:{admins}\n\
          role owner(e: Component) = principal owns e\n\
          deny embargo when request has country and request.country in [\"KP\", \"IR\"]\n",
     );
@@ -88,7 +124,7 @@ pub fn policy(rules: usize) -> String {
         );
         let _ = writeln!(
             s,
-            "  allow a{r}_4 when target.spec.lifecycle == \"production\" and principal in group:eng and claims.sub == \"s{r}\""
+            "  allow a{r}_4 when target.spec.lifecycle == \"production\" and principal in group:{eng} and claims.sub == \"s{r}\""
         );
         let _ = writeln!(
             s,
@@ -103,7 +139,7 @@ pub fn policy(rules: usize) -> String {
             s,
             "  allow a{r}_7 when params.id starts_with \"pay\" and request.method == \"GET\" and request.path ends_with \"/x{r}\""
         );
-        let _ = writeln!(s, "  deny d{r}_8 when target part_of system:legacy");
+        let _ = writeln!(s, "  deny d{r}_8 when target part_of system:{legacy}");
         let _ = writeln!(
             s,
             "  allow a{r}_9 when claims has department and claims.department == \"d{r}\""

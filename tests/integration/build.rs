@@ -75,6 +75,45 @@ fn build_writes_the_module_manifest_and_worker_byte_identically() {
     }
 }
 
+#[path = "../../benches/front_end/generate.rs"]
+#[allow(dead_code)]
+mod generate;
+
+/// A generated 1,000-rule source policy over Backstage's example catalog, built by the CLI: at
+/// most 100 KB (100,000 bytes) without the manifest section (DESIGN §3).
+#[test]
+fn a_thousand_rule_policy_over_the_backstage_catalog_is_under_100_kb() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = generate::policy_over(1_000, &generate::BACKSTAGE);
+    assert_eq!(
+        source.matches("  allow ").count()
+            + source.matches("  deny ").count()
+            + source.matches("  require ").count(),
+        1_000
+    );
+    std::fs::write(dir.path().join("big.ward"), &source).unwrap();
+    let catalog = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/backstage/catalog");
+    let o = edgeward(
+        dir.path(),
+        &[
+            "build",
+            "big.ward",
+            "--catalog",
+            catalog.to_str().unwrap(),
+            "--out",
+            "out",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(dir.path().join("out/policy.wasm")).unwrap();
+    let bare = edgeward::wasm::manifest::size_without_manifest(&bytes).unwrap();
+    eprintln!(
+        "1,000 rules over the Backstage catalog: {} bytes whole, {bare} without the manifest",
+        bytes.len()
+    );
+    assert!(bare <= 100_000, "{bare} bytes without the manifest");
+}
+
 #[test]
 fn an_empty_policy_is_at_most_one_kilobyte() {
     let dir = tempfile::tempdir().unwrap();

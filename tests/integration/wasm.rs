@@ -353,6 +353,88 @@ fn templated_targets_look_up_case_insensitively() {
     assert_eq!(t.route(&get("/deploy/nope")), Some(0));
 }
 
+/// Case-insensitive lookups compare eight bytes at a time: keys of every length around the word
+/// size, bytes beside `A`..`Z` (`@ [ ` { `), and non-ASCII bytes, looked up in several cases,
+/// decide on the module exactly as on the interpreter.
+#[test]
+fn case_insensitive_lookups_agree_word_by_word() {
+    let mut keys: Vec<String> = (1..=26)
+        .map(|n| {
+            let base = "ab@[`{Z\u{fc}x.Q-";
+            base.chars().cycle().take(n).collect::<String>() + &n.to_string()
+        })
+        .collect();
+    // Bytes one case bit away from letters: a fold that touched them would match these wrongly.
+    keys.extend(["`{`{`{`{ab", "`{`{`{`{`{`{`{`{cd"].map(String::from));
+    let mut b = B::new();
+    let email = b.claim("email", ClaimType::String, true);
+    let users: Vec<_> = (0..keys.len())
+        .map(|i| b.entity("user", &format!("u{i}")))
+        .collect();
+    let entries: Vec<(&str, _)> = keys.iter().map(String::as_str).zip(users.clone()).collect();
+    b.p.principal = Some(b.binding(email, true, &entries));
+    let r = b.route("ANY", None, "/");
+    for (i, u) in users.iter().enumerate() {
+        let pr = b.e(Expr::Principal);
+        let ue = b.e(Expr::Entity(*u));
+        let is = b.e(Expr::Eq(pr, ue));
+        b.allow(r, &format!("u{i}"), Some(is));
+    }
+    let mut t = t(b.build());
+    for (i, k) in keys.iter().enumerate() {
+        let variants = [
+            k.clone(),
+            k.to_ascii_uppercase(),
+            k.to_ascii_lowercase(),
+            k.to_uppercase(),
+            format!("{k}x"),
+            k.chars().skip(1).collect(),
+            k.replace('`', "@").replace('{', "["),
+        ];
+        for v in variants {
+            let r = with(get("/"), "email", ClaimValue::String(v.clone()));
+            let module = t.d.decide(&r).unwrap();
+            assert_eq!(module, edgeward::interp::decide(&t.p, &r), "{v:?}");
+            if v.eq_ignore_ascii_case(k) {
+                assert_eq!(t.ask(&r), format!("allow by u{i}"), "{v:?}");
+            }
+        }
+    }
+}
+
+/// Literal path segments are compared a word at a time: literals of every length around eight
+/// bytes, probed with segments that differ in one byte anywhere, decide as on the interpreter.
+#[test]
+fn literal_segments_match_exactly_word_by_word() {
+    let lits: Vec<String> = (1..=12)
+        .map(|n| "abcdefghijkl".chars().take(n).collect())
+        .collect();
+    let mut b = B::new();
+    for l in &lits {
+        let r = b.route("GET", None, &format!("/{l}/x"));
+        b.allow(r, &format!("r{}", l.len()), None);
+    }
+    let mut t = t(b.build());
+    for l in &lits {
+        let mut probes = vec![l.clone(), l.to_uppercase(), format!("{l}z")];
+        for i in 0..l.len() {
+            let mut bytes = l.clone().into_bytes();
+            bytes[i] ^= 1;
+            probes.push(String::from_utf8(bytes).unwrap());
+        }
+        for p in probes {
+            let r = get(&format!("/{p}/x"));
+            assert_eq!(t.d.decide(&r).unwrap(), edgeward::interp::decide(&t.p, &r), "{p}");
+            let expected = if &p == l {
+                format!("allow by r{}", l.len())
+            } else {
+                "no_route".to_string()
+            };
+            assert_eq!(t.ask(&r), expected, "{p}");
+        }
+    }
+}
+
 #[test]
 fn principal_then_service_binding() {
     let mut b = B::new();

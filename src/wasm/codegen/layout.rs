@@ -172,9 +172,10 @@ impl Layout {
         &self.bytes
     }
 
-    /// Memory pages needed to hold every area.
+    /// Memory pages needed to hold every area, with eight bytes to spare after the last (so that
+    /// a word read at any byte of an area stays in memory).
     pub fn pages(&self) -> u64 {
-        u64::from(self.here().div_ceil(PAGE).max(1))
+        u64::from((self.here() + 8).div_ceil(PAGE).max(1))
     }
 }
 

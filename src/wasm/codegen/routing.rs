@@ -139,9 +139,25 @@ impl Gen<'_> {
                             .op(I::I32Ne)
                             .br_if_to(fail);
                         if !s.is_empty() {
-                            let (p, n) = self.lay.str_bytes(s.as_bytes());
-                            a.load32_at(sa).u32c(n).u32c(p).u32c(n).call(eq);
-                            a.op(I::I32Eqz).br_if_to(fail);
+                            // Up to eight bytes compared inline, as one word (the layout keeps
+                            // eight bytes of memory after every byte a segment can hold).
+                            let mut word = [0u8; 8];
+                            let head = s.len().min(8);
+                            for (w, b) in word.iter_mut().zip(s.bytes()) {
+                                *w = b;
+                            }
+                            a.load32_at(sa).ld64(0);
+                            if head < 8 {
+                                a.i64c(((1u64 << (8 * head)) - 1) as i64).op(I::I64And);
+                            }
+                            a.i64c(i64::from_le_bytes(word))
+                                .op(I::I64Ne)
+                                .br_if_to(fail);
+                            if s.len() > 8 {
+                                let (p, n) = self.lay.str_bytes(s.as_bytes());
+                                a.load32_at(sa).u32c(n).u32c(p).u32c(n).call(eq);
+                                a.op(I::I32Eqz).br_if_to(fail);
+                            }
                         }
                     }
                     Seg::Param(_) => {
