@@ -424,7 +424,11 @@ fn literal_segments_match_exactly_word_by_word() {
         }
         for p in probes {
             let r = get(&format!("/{p}/x"));
-            assert_eq!(t.d.decide(&r).unwrap(), edgeward::interp::decide(&t.p, &r), "{p}");
+            assert_eq!(
+                t.d.decide(&r).unwrap(),
+                edgeward::interp::decide(&t.p, &r),
+                "{p}"
+            );
             let expected = if &p == l {
                 format!("allow by r{}", l.len())
             } else {

@@ -150,9 +150,7 @@ impl Gen<'_> {
                             if head < 8 {
                                 a.i64c(((1u64 << (8 * head)) - 1) as i64).op(I::I64And);
                             }
-                            a.i64c(i64::from_le_bytes(word))
-                                .op(I::I64Ne)
-                                .br_if_to(fail);
+                            a.i64c(i64::from_le_bytes(word)).op(I::I64Ne).br_if_to(fail);
                             if s.len() > 8 {
                                 let (p, n) = self.lay.str_bytes(s.as_bytes());
                                 a.load32_at(sa).u32c(n).u32c(p).u32c(n).call(eq);

@@ -123,6 +123,31 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
                 .op(I::I32LtU)
                 .op(I::Select)
                 .set(m);
+            // Eight bytes at a time while they are equal (`a` folded word-wise); the byte loop
+            // below then finds the first difference, as it would from the start.
+            let (wa, h) = (a.local(I64), a.local(I64));
+            let done = a.block(BlockType::Empty);
+            let l = a.loop_();
+            a.get(m)
+                .get(i)
+                .op(I::I32Sub)
+                .i32c(8)
+                .op(I::I32LtU)
+                .br_if_to(done);
+            a.get(pa).get(i).op(I::I32Add).ld64(0).set(wa);
+            a.get(fold);
+            a.if_(BlockType::Empty);
+            fold_word(&mut a, wa, h);
+            a.end();
+            a.get(wa)
+                .get(pb)
+                .get(i)
+                .op(I::I32Add)
+                .ld64(0)
+                .op(I::I64Ne)
+                .br_if_to(done);
+            bump(&mut a, i, 8);
+            a.br_to(l).end().end();
             let done = a.block(BlockType::Empty);
             let l = a.loop_();
             a.get(i).get(m).op(I::I32Eq).br_if_to(done);
@@ -519,6 +544,26 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
 }
 
 /// The glob matcher: greedy with backtracking to the last `*`; `?` takes one UTF-8 sequence.
+/// ASCII-lowercases the eight bytes in local `w` (bytes `A`..=`Z` gain `0x20`, every other byte,
+/// non-ASCII included, is left alone), using `h` as scratch.
+fn fold_word(a: &mut Asm, w: u32, h: u32) {
+    const LOW7: i64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: i64 = 0x8080_8080_8080_8080_u64 as i64;
+    // Per byte, with its high bit cleared: + 0x3f sets bit 7 from 'A' up, + 0x25 from '[' up.
+    a.get(w).i64c(LOW7).op(I::I64And).set(h);
+    a.get(h).i64c(0x3f3f_3f3f_3f3f_3f3f).op(I::I64Add);
+    a.get(h)
+        .i64c(0x2525_2525_2525_2525)
+        .op(I::I64Add)
+        .i64c(-1)
+        .op(I::I64Xor)
+        .op(I::I64And);
+    // Only bytes whose own high bit is clear, then bit 7 moved to bit 5.
+    a.get(w).i64c(-1).op(I::I64Xor).op(I::I64And);
+    a.i64c(HIGH).op(I::I64And).i64c(2).op(I::I64ShrU);
+    a.get(w).op(I::I64Or).set(w);
+}
+
 fn glob(g: &mut Gen, a: &mut Asm) -> Result<(), CodegenError> {
     let next = g.helper(Helper::NextChar)?;
     let (s, sl, p, pl) = (0, 1, 2, 3);
