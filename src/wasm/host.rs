@@ -178,7 +178,7 @@ impl Compiled {
             capacity,
             slots: self.slots.clone(),
             buf: Vec::with_capacity(capacity),
-            memo: HashMap::new(),
+            memo: HashMap::default(),
             called: false,
         })
     }
@@ -196,7 +196,7 @@ pub struct Decider {
     slots: Vec<Slot>,
     buf: Vec<u8>,
     /// The claim slots of recent claims values, encoded: see [`ClaimsMemo`].
-    memo: HashMap<usize, ClaimsMemo>,
+    memo: HashMap<usize, ClaimsMemo, AddressHash>,
     /// Whether the last decision came from the module (so `edgeward_route` speaks for it).
     called: bool,
 }
@@ -211,6 +211,36 @@ struct ClaimsMemo {
     bytes: Vec<u8>,
     /// Where each claim slot's encoding ends in `bytes`.
     ends: Vec<usize>,
+}
+
+/// Hashes an address (the memo's key): one multiplication, the high bits kept.
+#[derive(Debug, Clone, Copy, Default)]
+struct AddressHash;
+
+impl std::hash::BuildHasher for AddressHash {
+    type Hasher = AddressHasher;
+    fn build_hasher(&self) -> AddressHasher {
+        AddressHasher(0)
+    }
+}
+
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        // Fibonacci hashing: addresses differ in their middle bits, which the product spreads up.
+        self.0 = (n as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(32);
+    }
 }
 
 /// How many claims values a decider remembers before it starts over.
@@ -234,28 +264,28 @@ impl Decider {
 
     /// [`abi::encode_request`], with the claim slots taken from the memo.
     fn encode(&mut self, req: &Request, out: &mut Vec<u8>) {
-        let key = Arc::as_ptr(&req.claims) as usize;
-        if !self.memo.contains_key(&key) {
-            if self.memo.len() >= MEMO_CAPACITY {
-                self.memo.clear();
-            }
-            let mut memo = ClaimsMemo {
-                _claims: Arc::clone(&req.claims),
-                bytes: Vec::new(),
-                ends: Vec::new(),
-            };
-            for slot in self.slots.iter().filter(|s| s.is_claim()) {
-                abi::encode_slot(slot, req, &mut memo.bytes);
-                memo.ends.push(memo.bytes.len());
-            }
-            self.memo.insert(key, memo);
+        if self.memo.len() >= MEMO_CAPACITY {
+            self.memo.clear();
         }
-        let Some(memo) = self.memo.get(&key) else {
-            return abi::encode_request(&self.slots, req, out);
-        };
+        let slots = &self.slots;
+        let memo = self
+            .memo
+            .entry(Arc::as_ptr(&req.claims) as usize)
+            .or_insert_with(|| {
+                let mut memo = ClaimsMemo {
+                    _claims: Arc::clone(&req.claims),
+                    bytes: Vec::new(),
+                    ends: Vec::new(),
+                };
+                for slot in slots.iter().filter(|s| s.is_claim()) {
+                    abi::encode_slot(slot, req, &mut memo.bytes);
+                    memo.ends.push(memo.bytes.len());
+                }
+                memo
+            });
         let mut start = 0;
         let mut ends = memo.ends.iter();
-        for slot in &self.slots {
+        for slot in slots {
             if !slot.is_claim() {
                 abi::encode_slot(slot, req, out);
             } else if let Some(&end) = ends.next() {
