@@ -171,7 +171,9 @@ where
     K: FnMut(u64, Result<T, Unreadable>),
 {
     for batch in rx {
-        let per_worker = batch.len().div_ceil(threads).max(1);
+        // Several parts per thread, so that a slow part (new tokens to verify) does not leave
+        // the other threads idle.
+        let per_worker = batch.len().div_ceil(threads * 8).max(1);
         let parts: Vec<std::ops::Range<usize>> = (0..batch.len())
             .step_by(per_worker)
             .map(|start| start..batch.len().min(start + per_worker))
