@@ -120,15 +120,22 @@ fn setup() -> Option<Setup> {
     })
 }
 
+impl Setup {
+    /// A fresh verifier (an empty token cache) under the kit's audience and issuer.
+    fn verifier(&self) -> Verifier {
+        Verifier::new(
+            self.jwks.clone(),
+            Profile {
+                aud: Some(AUD.into()),
+                iss: Some(ISS.into()),
+            },
+            self.policy.claims.clone(),
+        )
+    }
+}
+
 fn replay(s: &Setup, traffic: &Path) -> u64 {
-    let verifier = Verifier::new(
-        s.jwks.clone(),
-        Profile {
-            aud: Some(AUD.into()),
-            iss: Some(ISS.into()),
-        },
-        s.policy.claims.clone(),
-    );
+    let verifier = s.verifier();
     let side = Side {
         verifier: &verifier,
         engine: &s.module,
@@ -196,14 +203,7 @@ fn bench(c: &mut Criterion) {
 /// One request per generated line shape (every URL, every token of `tokens`), verified as the
 /// replay does: what the decide step sees.
 fn verified_requests(s: &Setup, tokens: &[String]) -> Vec<Request> {
-    let verifier = Verifier::new(
-        s.jwks.clone(),
-        Profile {
-            aud: Some(AUD.into()),
-            iss: Some(ISS.into()),
-        },
-        s.policy.claims.clone(),
-    );
+    let verifier = s.verifier();
     let mut cache = TokenCache::new();
     (0..tokens.len())
         .filter_map(|i| {
