@@ -5,8 +5,6 @@ use std::io::BufRead;
 use std::net::IpAddr;
 
 use serde_json::{Map, Value};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::input::Request;
 
@@ -248,9 +246,8 @@ fn url_and_time(
         _ => Unreadable::new(line_no, kind, "url not an absolute http/https URL"),
     })?;
     let time = time
-        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-        .ok_or_else(|| Unreadable::new(line_no, K::BadTime, "bad time (not an RFC 3339 string)"))?
-        .unix_timestamp();
+        .and_then(crate::input::parse_rfc3339)
+        .ok_or_else(|| Unreadable::new(line_no, K::BadTime, "bad time (not an RFC 3339 string)"))?;
     Ok((parsed, time))
 }
 
@@ -278,22 +275,28 @@ fn plain_url(url: &str) -> Option<ParsedUrl> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))?;
-    let host_end = rest.find(|c: char| !matches!(c, 'a'..='z' | '0'..='9' | '-' | '.'))?;
+    // The host: labels of `a-z 0-9 -`, none empty or `xn--`, the last starting with a letter.
+    let plain_label = |l: &[u8]| !l.is_empty() && !l.starts_with(b"xn--");
+    let bytes = rest.as_bytes();
+    let host_end = bytes
+        .iter()
+        .position(|c| !matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.'))?;
     let (host, tail) = rest.split_at(host_end);
-    let plain_label = |l: &str| !l.is_empty() && !l.starts_with("xn--");
-    if !host.split('.').all(plain_label)
-        || !host
-            .rsplit('.')
-            .next()
-            .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_lowercase()))
-    {
+    let mut labels = host.as_bytes().split(|&c| c == b'.');
+    let last_is_name = host
+        .rsplit('.')
+        .next()
+        .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_lowercase()));
+    if !last_is_name || !labels.all(plain_label) {
         return None;
     }
-    let path = tail.split(['?', '#']).next()?;
-    let safe = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/".contains(c);
+    // The path: URL-safe bytes up to `?` or `#`, no `.` or `..` segment.
+    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
+    let path = tail.get(..path_end)?;
+    let dot_segment = |seg: &[u8]| seg == b"." || seg == b"..";
     if !path.starts_with('/')
-        || !path.chars().all(safe)
-        || path.split('/').any(|seg| seg == "." || seg == "..")
+        || !path.bytes().all(url_safe)
+        || path.as_bytes().split(|&c| c == b'/').any(dot_segment)
     {
         return None;
     }
@@ -301,6 +304,32 @@ fn plain_url(url: &str) -> Option<ParsedUrl> {
         host: host.to_owned(),
         path: path.to_owned(),
     })
+}
+
+/// Whether a WHATWG path keeps the byte as it is: ASCII letters and digits and
+/// `-._~!$&'()*+,;=:@/`.
+fn url_safe(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+                | b':'
+                | b'@'
+                | b'/'
+        )
 }
 
 /// [`parse_url`] by the general (WHATWG) parser alone.

@@ -428,6 +428,22 @@ mod fuzz {
             prop_assert_eq!(parse_url(&url), parse_url_general(&url), "{}", url);
         }
 
+        /// The fast path for `YYYY-MM-DDTHH:MM:SSZ` reads every such string (valid or not: month
+        /// 13, February 29th, second 60, ...) exactly as the general RFC 3339 parser does.
+        #[test]
+        fn the_plain_time_fast_path_reads_as_the_rfc3339_parser(
+            y in prop_oneof![0i64..=9999, 1968i64..=2101],
+            mo in 0i64..=13, d in prop_oneof![0i64..=32, 27i64..=32], h in 0i64..=24,
+            mi in 0i64..=60, s in 0i64..=61,
+            t in prop_oneof![8 => Just('T'), 1 => Just('t'), 1 => Just(' ')],
+            z in prop_oneof![8 => Just("Z"), 1 => Just("z"), 1 => Just("+00:00"), 1 => Just("-01:30"), 1 => Just(".5Z")],
+        ) {
+            use time::format_description::well_known::Rfc3339;
+            let text = format!("{y:04}-{mo:02}-{d:02}{t}{h:02}:{mi:02}:{s:02}{z}");
+            let general = time::OffsetDateTime::parse(&text, &Rfc3339).ok().map(|t| t.unix_timestamp());
+            prop_assert_eq!(edgeward::input::parse_rfc3339(&text), general, "{}", text);
+        }
+
         #[test]
         fn json_shaped_lines_never_panic(
             time in prop_oneof![Just(json!("2026-11-28T10:00:00Z")), any::<String>().prop_map(Value::from), any::<i64>().prop_map(Value::from)],
