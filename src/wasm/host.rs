@@ -207,10 +207,10 @@ pub struct Decider {
 /// ([`Request::claims_mut`] copies them).
 struct ClaimsMemo {
     _claims: Arc<Claims>,
-    /// The claim slots' encodings, back to back, in slot order.
-    bytes: Vec<u8>,
-    /// Where each claim slot's encoding ends in `bytes`.
-    ends: Vec<usize>,
+    /// One allocation (one cache miss for a cold memo): where each claim slot's encoding ends
+    /// (`u32` each, in slot order, counted from the end of this list), then the encodings back
+    /// to back.
+    bytes: Box<[u8]>,
 }
 
 /// Hashes an address (the memo's key): one multiplication, the high bits kept.
@@ -268,28 +268,34 @@ impl Decider {
             self.memo.clear();
         }
         let slots = &self.slots;
+        let claims = slots.iter().filter(|s| s.is_claim());
         let memo = self
             .memo
             .entry(Arc::as_ptr(&req.claims) as usize)
             .or_insert_with(|| {
-                let mut memo = ClaimsMemo {
-                    _claims: Arc::clone(&req.claims),
-                    bytes: Vec::new(),
-                    ends: Vec::new(),
-                };
-                for slot in slots.iter().filter(|s| s.is_claim()) {
-                    abi::encode_slot(slot, req, &mut memo.bytes);
-                    memo.ends.push(memo.bytes.len());
+                let mut ends = Vec::new();
+                let mut body = Vec::new();
+                for slot in claims.clone() {
+                    abi::encode_slot(slot, req, &mut body);
+                    ends.extend_from_slice(&(body.len() as u32).to_le_bytes());
                 }
-                memo
+                ends.extend_from_slice(&body);
+                ClaimsMemo {
+                    _claims: Arc::clone(&req.claims),
+                    bytes: ends.into_boxed_slice(),
+                }
             });
+        let Some((ends, body)) = memo.bytes.split_at_checked(4 * claims.count()) else {
+            return abi::encode_request(slots, req, out);
+        };
+        let mut ends = ends.chunks_exact(4);
         let mut start = 0;
-        let mut ends = memo.ends.iter();
         for slot in slots {
             if !slot.is_claim() {
                 abi::encode_slot(slot, req, out);
-            } else if let Some(&end) = ends.next() {
-                out.extend_from_slice(memo.bytes.get(start..end).unwrap_or_default());
+            } else if let Some(end) = ends.next().and_then(|e| <[u8; 4]>::try_from(e).ok()) {
+                let end = u32::from_le_bytes(end) as usize;
+                out.extend_from_slice(body.get(start..end).unwrap_or_default());
                 start = end;
             }
         }
