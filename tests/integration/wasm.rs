@@ -313,6 +313,76 @@ fn params_are_percent_decoded() {
     assert_eq!(t.ask(&get("/x%2fy%20z/%4g%%C3%A9")), "default");
 }
 
+/// Splitting and percent-decoding skip eight bytes at a time when they hold no `/` or `%`: long
+/// segments with an escape, a cut escape or a slash at every offset split and decode exactly as
+/// on the interpreter, and each decodes to the value a rule expects.
+#[test]
+fn long_segments_split_and_decode_word_by_word() {
+    fn decode(s: &str) -> Option<String> {
+        let b = s.as_bytes();
+        let (mut out, mut i) = (Vec::new(), 0);
+        while i < b.len() {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+                (b'%', Some(v))
+                    if hex.is_some_and(|h| h.bytes().all(|c| c.is_ascii_hexdigit())) =>
+                {
+                    out.push(v);
+                    i += 3;
+                }
+                (c, _) => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8(out).ok()
+    }
+    let base = "abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut segs = Vec::new();
+    for cut in 0..=base.len() {
+        for insert in ["%41", "%4", "%", "%2F", "%zz", "/"] {
+            let mut seg = base.to_string();
+            seg.insert_str(cut, insert);
+            segs.push(seg);
+        }
+    }
+    let mut b = B::new();
+    let r = b.route("ANY", None, "/{a}/x");
+    for (i, seg) in segs.iter().enumerate().filter(|(_, s)| !s.contains('/')) {
+        let Some(decoded) = decode(seg) else {
+            continue;
+        };
+        let pa = b.e(Expr::Param(0));
+        let want = b.s(&decoded);
+        let eq = b.e(Expr::Eq(pa, want));
+        b.allow(r, &format!("r{i}"), Some(eq));
+    }
+    let r3 = b.route("ANY", None, "/{a}/{b}/x");
+    b.allow(r3, "three", None);
+    let mut t = t(b.build());
+    for (i, seg) in segs.iter().enumerate() {
+        let r = get(&format!("/{seg}/x"));
+        assert_eq!(
+            t.d.decide(&r).unwrap(),
+            edgeward::interp::decide(&t.p, &r),
+            "{seg}"
+        );
+        let expected = if seg.starts_with('/') || seg.ends_with('/') {
+            "no_route".to_string() // an empty segment matches no param
+        } else if seg.contains('/') {
+            "allow by three".to_string()
+        } else if decode(seg).is_some() {
+            format!("allow by r{i}")
+        } else {
+            continue;
+        };
+        assert_eq!(t.ask(&r), expected, "{seg}");
+    }
+}
+
 #[test]
 fn templated_targets_look_up_case_insensitively() {
     let mut b = B::new();
