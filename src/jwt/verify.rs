@@ -193,6 +193,10 @@ impl Verifier {
         now: i64,
     ) -> Result<&'c Verified, Reason> {
         let token = token.ok_or(Reason::MissingToken)?;
+        if token.len() > MAX_TOKEN_BYTES {
+            // Refused before any work, and never kept.
+            return Err(Reason::Malformed);
+        }
         let index = match cache.index.get(token) {
             Some(&i) => i,
             None => {

@@ -443,4 +443,14 @@ fn token_of_len(len: usize) -> String {
 fn token_length_limit_is_16384_bytes() {
     assert_eq!(reason(&token_of_len(16_384)), Ok(()));
     assert_eq!(reason(&token_of_len(16_385)), Err(Reason::Malformed));
+    let (verifier, mut cache) = (kit_verifier(), TokenCache::new());
+    for (len, expected) in [(16_384, Ok(())), (16_385, Err(Reason::Malformed))] {
+        let t = token_of_len(len);
+        for _ in 0..2 {
+            let got = verifier
+                .verify_cached(&mut cache, Some(&t), NOW)
+                .map(|_| ());
+            assert_eq!(got, expected, "{len} bytes, cached");
+        }
+    }
 }
