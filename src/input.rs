@@ -52,7 +52,7 @@ pub enum ClaimValue {
 pub type Claims = BTreeMap<String, ClaimValue>;
 
 /// A request as the policy sees it, after the token has been verified.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
     /// Uppercase method, as sent.
     pub method: String,

@@ -72,10 +72,18 @@ impl TokenCache {
     }
 }
 
-/// Hashes a token by its last bytes (its signature), with a random key; lookups still compare
-/// whole tokens, so tokens alike at the end cost time, never a wrong verdict.
-#[derive(Debug, Clone, Default)]
-struct TailHash(std::hash::RandomState);
+/// Hashes a token by its last bytes (its signature), from a random seed, a word at a time;
+/// lookups still compare whole tokens, so tokens alike at the end cost time, never a wrong
+/// verdict.
+#[derive(Debug, Clone)]
+struct TailHash(u64);
+
+impl Default for TailHash {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        TailHash(std::hash::RandomState::new().hash_one(0u8) | 1)
+    }
+}
 
 /// How many trailing bytes of a token are hashed.
 const TAIL: usize = 48;
@@ -83,22 +91,36 @@ const TAIL: usize = 48;
 impl std::hash::BuildHasher for TailHash {
     type Hasher = TailHasher;
     fn build_hasher(&self) -> TailHasher {
-        TailHasher(self.0.build_hasher())
+        TailHasher(self.0)
     }
 }
 
-struct TailHasher(std::hash::DefaultHasher);
+struct TailHasher(u64);
 
 impl std::hash::Hasher for TailHasher {
     fn finish(&self) -> u64 {
-        self.0.finish()
+        self.0 ^ (self.0 >> 29)
     }
     fn write(&mut self, bytes: &[u8]) {
-        self.0.write(
-            bytes
-                .get(bytes.len().saturating_sub(TAIL)..)
-                .unwrap_or(bytes),
-        );
+        let tail = bytes
+            .get(bytes.len().saturating_sub(TAIL)..)
+            .unwrap_or(bytes);
+        let mut words = tail.chunks_exact(8);
+        for w in &mut words {
+            let w = w.try_into().map(u64::from_le_bytes).unwrap_or(0);
+            self.0 = (self.0 ^ w)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(29);
+        }
+        for &b in words.remainder() {
+            self.0 = (self.0 ^ u64::from(b))
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(29);
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        // `str` hashing ends with 0xff: nothing to add
+        self.0 ^= u64::from(n);
     }
 }
 

@@ -58,8 +58,8 @@ pub fn eval_request(v: &Value, schema: &[ClaimDecl], now: i64) -> Result<Request
     let claims = jwt::type_claims(claims, schema).map_err(EvalInputError::Token)?;
     Ok(Request {
         method: method.to_string(),
-        host: parsed.host,
-        path: parsed.path,
+        host: parsed.host.into_owned(),
+        path: parsed.path.into_owned(),
         time,
         ip,
         country,

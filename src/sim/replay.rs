@@ -1,15 +1,15 @@
 //! The replay engine: streams recorded traffic in chunks, verifies each token at its recorded time and
 //! decides each request in parallel, handing results back in line order.
 
-use std::io::BufRead;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::io::Read;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rayon::prelude::*;
 
 use super::Verdict;
 use super::engine::{Decide, Engine, EngineError};
-use super::traffic::{Batch, RecordedRequest, TrafficReader, Unreadable};
+use super::traffic::{Batch, BatchReader, RecordedRequest, Unreadable};
 use crate::input::Request;
 use crate::jwt::{Reason, TokenCache, Verifier};
 use crate::wasm::abi::{Decision, Outcome};
@@ -116,10 +116,14 @@ impl<S, F: Fn() -> Result<S, EngineError>> Pool<S, F> {
     }
 }
 
-/// Reads batches of lines on a thread of its own, so that reading overlaps parsing and deciding.
-fn read_batches<R: BufRead>(input: R, tx: std::sync::mpsc::SyncSender<Batch>) {
-    let mut reader = TrafficReader::new(input);
+/// Reads batches of lines on a thread of its own, so that reading overlaps parsing and deciding;
+/// batches done with come back on `used` to be filled again.
+fn read_batches<R: Read>(input: R, tx: SyncSender<Batch>, used: Receiver<Batch>) {
+    let mut reader = BatchReader::new(input);
     loop {
+        while let Ok(batch) = used.try_recv() {
+            reader.recycle(batch);
+        }
         let batch = reader.next_batch(CHUNK_LINES);
         let last = batch.len() < CHUNK_LINES;
         if batch.is_empty() || tx.send(batch).is_err() || last {
@@ -136,7 +140,7 @@ fn read_batches<R: BufRead>(input: R, tx: std::sync::mpsc::SyncSender<Batch>) {
 /// failure, stops the replay.
 pub fn replay<R, S, T, M, W, K>(input: R, make: M, work: W, mut sink: K) -> Result<(), ReplayError>
 where
-    R: BufRead + Send,
+    R: Read + Send,
     S: Send,
     T: Send,
     M: Fn() -> Result<S, EngineError> + Sync,
@@ -150,14 +154,16 @@ where
     let threads = rayon::current_num_threads().max(1);
     std::thread::scope(|scope| {
         let (tx, rx) = sync_channel::<Batch>(2);
-        scope.spawn(move || read_batches(input, tx));
-        consume(&rx, &pool, threads, &work, &mut sink)
+        let (used_tx, used) = channel::<Batch>();
+        scope.spawn(move || read_batches(input, tx, used));
+        consume(&rx, &used_tx, &pool, threads, &work, &mut sink)
         // Returning drops `rx`: a reader still sending stops.
     })
 }
 
 fn consume<S, T, M, W, K>(
     rx: &Receiver<Batch>,
+    used: &Sender<Batch>,
     pool: &Pool<S, M>,
     threads: usize,
     work: &W,
@@ -207,6 +213,8 @@ where
         if let Some(u) = batch.failed {
             return Err(ReplayError::Io(u));
         }
+        // The reader may have stopped: then the batch is simply dropped.
+        let _ = used.send(batch);
     }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! cross-checking every decision against a second engine.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::Read;
 
 use serde::Serialize;
 
@@ -10,6 +11,7 @@ use super::Verdict;
 use super::engine::{Decide, Engine, EngineError, Policy};
 use super::replay::{Decided, ReplayError, Side, judge, replay};
 use super::traffic::{RecordedRequest, Unreadable};
+use crate::input::Request;
 use crate::jwt::TokenCache;
 
 /// How many unreadable lines a report lists (all are counted).
@@ -69,8 +71,47 @@ pub struct SimulateReport {
 /// Decisions counted by kind (cheap to update per line; named once at the end).
 #[derive(Debug, Clone, Default)]
 pub struct Tally {
-    counts: HashMap<Decided, u64>,
+    counts: HashMap<Decided, u64, BuildHasherDefault<WordHasher>>,
     pub unreadable: UnreadableLog,
+}
+
+/// Hashes the few small integers a [`Decided`] is made of: a multiplication and a rotation per
+/// integer (the keys are a policy's outcomes and rules, not input to fear).
+#[derive(Debug, Default)]
+struct WordHasher(u64);
+
+impl WordHasher {
+    fn mix(&mut self, n: u64) {
+        self.0 = (self.0 ^ n)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
+    }
+}
+
+impl Hasher for WordHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.mix(u64::from(b));
+        }
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.mix(u64::from(n));
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.mix(u64::from(n));
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.mix(n as u64);
+    }
 }
 
 impl Tally {
@@ -133,36 +174,39 @@ pub struct Simulated {
 
 /// Replays `input` against one policy: every line verified at its recorded time and decided by
 /// `side.engine` (and, when given, by `cross` too, to compare). `on_line` sees every line in order.
-pub fn simulate<R: BufRead + Send>(
+pub fn simulate<R: Read + Send>(
     input: R,
     side: &Side<'_>,
     policy: &Policy,
     cross: Option<&dyn Engine>,
     mut on_line: impl FnMut(LineResult<'_>),
 ) -> Result<Simulated, ReplayError> {
+    // A worker's token cache, deciders, and the request it fills for each line.
     type Worker<'e> = (
         TokenCache,
         Box<dyn Decide + 'e>,
         Option<Box<dyn Decide + 'e>>,
+        Request,
     );
     let make = || -> Result<Worker<'_>, EngineError> {
         Ok((
             TokenCache::new(),
             side.engine.decider()?,
             cross.map(|c| c.decider()).transpose()?,
+            Request::default(),
         ))
     };
-    let work = |(cache, main, other): &mut Worker<'_>, rec: RecordedRequest| {
-        let (mut request, token, _) = rec.into_parts();
+    let work = |(cache, main, other, request): &mut Worker<'_>, rec: RecordedRequest<'_>| {
+        rec.fill(request);
         let judged = judge(
             side.verifier,
             cache,
             main.as_mut(),
-            token.as_deref(),
-            &mut request,
+            rec.token.as_deref(),
+            request,
         )?;
         let other = match (other, judged.decided) {
-            (Some(o), Decided::Policy(_)) => Some(Decided::Policy(o.decide(&request)?)),
+            (Some(o), Decided::Policy(_)) => Some(Decided::Policy(o.decide(request)?)),
             (Some(_), token_failure) => Some(token_failure),
             (None, _) => None,
         };

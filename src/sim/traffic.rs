@@ -1,58 +1,106 @@
 //! The recorded-traffic reader: JSON Lines of requests with their tokens (DESIGN §4), streamed line by line.
 
 use std::borrow::Cow;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::net::IpAddr;
 
 use serde_json::{Map, Value};
 
 use crate::input::Request;
 
-/// One readable line of recorded traffic.
+/// One readable line of recorded traffic. Its strings are borrowed from the line when the line
+/// holds them as they are (no escapes), else owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecordedRequest {
+pub struct RecordedRequest<'a> {
     /// The line number, from 1.
     pub line: u64,
     /// Unix seconds; fractional seconds are rounded down.
     pub time: i64,
     /// As recorded.
-    pub method: String,
+    pub method: Cow<'a, str>,
     /// As recorded.
-    pub url: String,
-    pub parsed: ParsedUrl,
+    pub url: Cow<'a, str>,
+    pub parsed: ParsedUrl<'a>,
     /// The token of the first source present (`jwt`, `cf-access-jwt-assertion`,
     /// `authorization: Bearer`, the `CF_Authorization` cookie), even when it is
     /// empty (`Some("")`) or invalid; `None` when there is no source.
-    pub token: Option<String>,
+    pub token: Option<Cow<'a, str>>,
     /// An IPv4-mapped IPv6 address is that IPv4 address.
     pub ip: Option<IpAddr>,
-    pub country: Option<String>,
+    pub country: Option<Cow<'a, str>>,
 }
 
-impl RecordedRequest {
+impl RecordedRequest<'_> {
     /// The request the policy sees (method as recorded, host and path from the URL, no claims
     /// yet), with the token and the URL as recorded.
     pub fn into_parts(self) -> (Request, Option<String>, String) {
         let request = Request {
-            method: self.method,
-            host: self.parsed.host,
-            path: self.parsed.path,
+            method: self.method.into_owned(),
+            host: self.parsed.host.into_owned(),
+            path: self.parsed.path.into_owned(),
             time: self.time,
             ip: self.ip,
-            country: self.country,
+            country: self.country.map(Cow::into_owned),
             claims: Default::default(),
         };
-        (request, self.token, self.url)
+        (
+            request,
+            self.token.map(Cow::into_owned),
+            self.url.into_owned(),
+        )
+    }
+
+    /// Writes the request the policy sees into `request`, reusing its buffers: method, host,
+    /// path, time, ip and country. Its claims are left as they were: set them before deciding.
+    pub fn fill(&self, request: &mut Request) {
+        let set = |to: &mut String, from: &str| {
+            to.clear();
+            to.push_str(from);
+        };
+        set(&mut request.method, &self.method);
+        set(&mut request.host, &self.parsed.host);
+        set(&mut request.path, &self.parsed.path);
+        request.time = self.time;
+        request.ip = self.ip;
+        match &self.country {
+            Some(c) => set(request.country.get_or_insert_with(String::new), c),
+            None => request.country = None,
+        }
+    }
+
+    /// The same request owning its strings.
+    pub fn into_owned(self) -> RecordedRequest<'static> {
+        let own = |s: Cow<'_, str>| Cow::Owned(s.into_owned());
+        RecordedRequest {
+            line: self.line,
+            time: self.time,
+            method: own(self.method),
+            url: own(self.url),
+            parsed: self.parsed.into_owned(),
+            token: self.token.map(own),
+            ip: self.ip,
+            country: self.country.map(own),
+        }
     }
 }
 
 /// The parts of the URL the policy sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParsedUrl {
+pub struct ParsedUrl<'a> {
     /// Lowercase, without port (an IPv6 host keeps its brackets).
-    pub host: String,
+    pub host: Cow<'a, str>,
     /// The WHATWG URL pathname, as the `url` crate produces it.
-    pub path: String,
+    pub path: Cow<'a, str>,
+}
+
+impl ParsedUrl<'_> {
+    /// The same parts owning their strings.
+    pub fn into_owned(self) -> ParsedUrl<'static> {
+        ParsedUrl {
+            host: Cow::Owned(self.host.into_owned()),
+            path: Cow::Owned(self.path.into_owned()),
+        }
+    }
 }
 
 /// Why a line cannot be read.
@@ -121,64 +169,173 @@ impl Unreadable {
     }
 }
 
-/// A line as it nearly always is: every field a plain string (`ip` and `country` may be missing
-/// or `null`), the token in `jwt`. Strings without escapes are borrowed from the line.
-#[derive(serde::Deserialize)]
+/// A line as it nearly always is: an object of the known fields, each once, every value a string
+/// without escapes (`ip` and `country` may be missing or `null`), the token in `jwt`.
 struct Plain<'a> {
-    #[serde(borrow)]
-    time: Cow<'a, str>,
-    #[serde(borrow)]
-    method: Cow<'a, str>,
-    #[serde(borrow)]
-    url: Cow<'a, str>,
-    #[serde(borrow)]
-    jwt: Cow<'a, str>,
-    #[serde(default, borrow)]
-    ip: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    country: Option<Cow<'a, str>>,
+    time: &'a str,
+    method: &'a str,
+    url: &'a str,
+    jwt: &'a str,
+    ip: Option<&'a str>,
+    country: Option<&'a str>,
+}
+
+/// Reads a line as [`Plain`], in one pass and borrowing every string; `None` for any other line
+/// (which the general reader then reads, or explains).
+fn scan_plain(line: &[u8]) -> Option<Plain<'_>> {
+    let mut s = Scanner { line, at: 0 };
+    // time, method, url, jwt, ip, country: unseen, `null`, or a string
+    let mut fields: [Option<Option<&str>>; 6] = [None; 6];
+    s.space();
+    s.expect(b'{')?;
+    s.space();
+    if !s.eat(b'}') {
+        loop {
+            let slot = match s.raw_string()? {
+                b"time" => 0,
+                b"method" => 1,
+                b"url" => 2,
+                b"jwt" => 3,
+                b"ip" => 4,
+                b"country" => 5,
+                _ => return None,
+            };
+            s.space();
+            s.expect(b':')?;
+            s.space();
+            let value = if slot >= 4 && s.eat_word(b"null") {
+                None
+            } else {
+                Some(s.string()?)
+            };
+            let field = fields.get_mut(slot)?;
+            if field.replace(value).is_some() {
+                // A field twice: the general reader takes the last one.
+                return None;
+            }
+            s.space();
+            if s.eat(b',') {
+                s.space();
+                continue;
+            }
+            s.expect(b'}')?;
+            break;
+        }
+    }
+    s.space();
+    if s.at != line.len() {
+        return None;
+    }
+    let [time, method, url, jwt, ip, country] = fields;
+    Some(Plain {
+        time: time??,
+        method: method??,
+        url: url??,
+        jwt: jwt??,
+        ip: ip.flatten(),
+        country: country.flatten(),
+    })
+}
+
+/// A cursor over a line for [`scan_plain`].
+struct Scanner<'a> {
+    line: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    /// Skips JSON whitespace.
+    fn space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.line.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        let hit = self.line.get(self.at) == Some(&byte);
+        self.at += usize::from(hit);
+        hit
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        self.eat(byte).then_some(())
+    }
+
+    fn eat_word(&mut self, word: &[u8]) -> bool {
+        let hit = self
+            .line
+            .get(self.at..)
+            .is_some_and(|r| r.starts_with(word));
+        if hit {
+            self.at += word.len();
+        }
+        hit
+    }
+
+    /// A string without escapes or control characters (which JSON forbids unescaped), UTF-8.
+    fn string(&mut self) -> Option<&'a str> {
+        simdutf8::basic::from_utf8(self.raw_string()?).ok()
+    }
+
+    /// [`Self::string`]'s bytes, not yet checked to be UTF-8.
+    fn raw_string(&mut self) -> Option<&'a [u8]> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let rest = self.line.get(self.at..)?;
+        // Most strings are short: look at their first bytes before calling on `memchr`.
+        let len = match rest.iter().take(16).position(|&b| b == b'"') {
+            Some(len) => len,
+            None => memchr::memchr(b'"', rest.get(16..)?)? + 16,
+        };
+        let content = rest.get(..len)?;
+        if !plain_text(content) {
+            return None;
+        }
+        self.at += len + 1;
+        Some(content)
+    }
+}
+
+/// Whether `bytes` hold no `\\` and no control character (written so that it compiles to vector
+/// compares: no early exit).
+fn plain_text(bytes: &[u8]) -> bool {
+    !bytes
+        .iter()
+        .fold(false, |odd, &b| odd | (b < 0x20) | (b == b'\\'))
 }
 
 /// Reads one line (without its line ending) numbered `line_no`.
-pub fn parse_line(line_no: u64, bytes: &[u8]) -> Result<RecordedRequest, Unreadable> {
+pub fn parse_line(line_no: u64, bytes: &[u8]) -> Result<RecordedRequest<'_>, Unreadable> {
     use UnreadableKind as K;
     let fail = |kind, error: &str| Unreadable::new(line_no, kind, error);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(fail(K::Blank, "blank line"));
     }
-    let text = std::str::from_utf8(bytes).map_err(|_| fail(K::NotUtf8, "not UTF-8"))?;
-    // A byte order mark opening the file is not part of the JSON.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    // Anything else (a missing or mistyped field, headers instead of `jwt`, a key twice) takes
-    // the general path below, which names what is wrong; both read a plain line alike.
-    // (Only for an object: serde would also read a struct from an array.)
-    let object = text.trim_start().starts_with('{');
-    if let Some(plain) = object
-        .then(|| serde_json::from_str::<Plain<'_>>(text).ok())
-        .flatten()
-    {
-        let (parsed, time) = url_and_time(line_no, &plain.url, Some(&plain.time))?;
+    if let Some(plain) = scan_plain(bytes) {
+        let (parsed, time) = url_and_time(line_no, plain.url, Some(plain.time))?;
         return Ok(RecordedRequest {
             line: line_no,
             time,
-            method: plain.method.into_owned(),
-            url: plain.url.into_owned(),
+            method: Cow::Borrowed(plain.method),
+            url: Cow::Borrowed(plain.url),
             parsed,
-            token: Some(plain.jwt.into_owned()),
-            ip: plain
-                .ip
-                .as_deref()
-                .map(|ip| ip_of(line_no, ip))
-                .transpose()?,
-            country: plain.country.map(Cow::into_owned),
+            token: Some(Cow::Borrowed(plain.jwt)),
+            ip: plain.ip.map(|ip| ip_of(line_no, ip)).transpose()?,
+            country: plain.country.map(Cow::Borrowed),
         });
     }
+    let text = std::str::from_utf8(bytes).map_err(|_| fail(K::NotUtf8, "not UTF-8"))?;
+    // A byte order mark opening the file is not part of the JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Anything else (a missing or mistyped field, headers instead of `jwt`, a key twice, escapes)
+    // takes the general path, which names what is wrong; both read a plain line alike.
     parse_general(line_no, text)
 }
 
 /// [`parse_line`] without its fast path for plain lines, on a line known to be UTF-8 text (a byte
 /// order mark stripped): every line, plain or not, reads the same on both.
-pub fn parse_general(line_no: u64, text: &str) -> Result<RecordedRequest, Unreadable> {
+pub fn parse_general(line_no: u64, text: &str) -> Result<RecordedRequest<'static>, Unreadable> {
     use UnreadableKind as K;
     let fail = |kind, error: &str| Unreadable::new(line_no, kind, error);
     let value: Value = serde_json::from_str(text).map_err(|_| fail(K::NotJson, "not JSON"))?;
@@ -223,23 +380,23 @@ pub fn parse_general(line_no: u64, text: &str) -> Result<RecordedRequest, Unread
     Ok(RecordedRequest {
         line: line_no,
         time,
-        method: method.to_owned(),
-        url: url.to_owned(),
-        parsed,
-        token,
+        method: Cow::Owned(method.to_owned()),
+        url: Cow::Owned(url.to_owned()),
+        parsed: parsed.into_owned(),
+        token: token.map(Cow::Owned),
         ip,
-        country,
+        country: country.map(Cow::Owned),
     })
 }
 
 const BAD_IP: &str = "ip not an IPv4 or IPv6 address";
 
 /// The URL's parts and the time (`None`: not a string), checked in that order.
-fn url_and_time(
+fn url_and_time<'a>(
     line_no: u64,
-    url: &str,
+    url: &'a str,
     time: Option<&str>,
-) -> Result<(ParsedUrl, i64), Unreadable> {
+) -> Result<(ParsedUrl<'a>, i64), Unreadable> {
     use UnreadableKind as K;
     let parsed = parse_url(url).map_err(|kind| match kind {
         K::UrlNotHttp => Unreadable::new(line_no, kind, "url not http or https"),
@@ -259,7 +416,7 @@ fn ip_of(line_no: u64, ip: &str) -> Result<IpAddr, Unreadable> {
 }
 
 /// Host and pathname of an absolute `http`/`https` URL.
-pub fn parse_url(url: &str) -> Result<ParsedUrl, UnreadableKind> {
+pub fn parse_url(url: &str) -> Result<ParsedUrl<'_>, UnreadableKind> {
     match plain_url(url) {
         Some(parsed) => Ok(parsed),
         None => parse_url_general(url),
@@ -271,38 +428,57 @@ pub fn parse_url(url: &str) -> Result<ParsedUrl, UnreadableKind> {
 /// an IPv4 address) and no `xn--` label, then a path of URL-safe characters (no `%`, no `.` or
 /// `..` segment), then anything after `?` or `#`. WHATWG parsing leaves such a host and path as
 /// written; `None` for anything else.
-fn plain_url(url: &str) -> Option<ParsedUrl> {
+fn plain_url(url: &str) -> Option<ParsedUrl<'_>> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))?;
+    let bytes = rest.as_bytes();
     // The host: labels of `a-z 0-9 -`, none empty or `xn--`, the last starting with a letter.
     let plain_label = |l: &[u8]| !l.is_empty() && !l.starts_with(b"xn--");
-    let bytes = rest.as_bytes();
-    let host_end = bytes
-        .iter()
-        .position(|c| !matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.'))?;
-    let (host, tail) = rest.split_at(host_end);
-    let mut labels = host.as_bytes().split(|&c| c == b'.');
-    let last_is_name = host
-        .rsplit('.')
-        .next()
-        .is_some_and(|last| last.starts_with(|c: char| c.is_ascii_lowercase()));
-    if !last_is_name || !labels.all(plain_label) {
+    let (mut at, mut label) = (0, 0);
+    loop {
+        match bytes.get(at) {
+            Some(b'a'..=b'z' | b'0'..=b'9' | b'-') => {}
+            Some(b'.') => {
+                if !plain_label(bytes.get(label..at)?) {
+                    return None;
+                }
+                label = at + 1;
+            }
+            _ => break,
+        }
+        at += 1;
+    }
+    let last = bytes.get(label..at)?;
+    if !plain_label(last) || !last.first()?.is_ascii_lowercase() {
         return None;
     }
+    let host = rest.get(..at)?;
     // The path: URL-safe bytes up to `?` or `#`, no `.` or `..` segment.
-    let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
-    let path = tail.get(..path_end)?;
-    let dot_segment = |seg: &[u8]| seg == b"." || seg == b"..";
-    if !path.starts_with('/')
-        || !path.bytes().all(url_safe)
-        || path.as_bytes().split(|&c| c == b'/').any(dot_segment)
-    {
+    if bytes.get(at) != Some(&b'/') {
         return None;
+    }
+    let path_start = at;
+    at += 1;
+    let mut segment = at;
+    loop {
+        let b = bytes.get(at).copied();
+        if matches!(b, None | Some(b'/' | b'?' | b'#')) {
+            if matches!(bytes.get(segment..at)?, b"." | b"..") {
+                return None;
+            }
+            segment = at + 1;
+            if b != Some(b'/') {
+                break;
+            }
+        } else if !b.is_some_and(url_safe) {
+            return None;
+        }
+        at += 1;
     }
     Some(ParsedUrl {
-        host: host.to_owned(),
-        path: path.to_owned(),
+        host: Cow::Borrowed(host),
+        path: Cow::Borrowed(rest.get(path_start..at)?),
     })
 }
 
@@ -333,15 +509,15 @@ fn url_safe(c: u8) -> bool {
 }
 
 /// [`parse_url`] by the general (WHATWG) parser alone.
-pub fn parse_url_general(url: &str) -> Result<ParsedUrl, UnreadableKind> {
+pub fn parse_url_general(url: &str) -> Result<ParsedUrl<'static>, UnreadableKind> {
     let parsed = url::Url::parse(url).map_err(|_| UnreadableKind::UrlNotAbsolute)?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(UnreadableKind::UrlNotHttp);
     }
     let host = parsed.host_str().ok_or(UnreadableKind::UrlNotAbsolute)?;
     Ok(ParsedUrl {
-        host: host.to_ascii_lowercase(),
-        path: parsed.path().to_owned(),
+        host: Cow::Owned(host.to_ascii_lowercase()),
+        path: Cow::Owned(parsed.path().to_owned()),
     })
 }
 
@@ -397,8 +573,6 @@ pub struct TrafficReader<R: BufRead> {
     line_no: u64,
     buf: Vec<u8>,
     done: bool,
-    /// The size of the last batch's lines.
-    batch_bytes: usize,
 }
 
 impl<R: BufRead> TrafficReader<R> {
@@ -408,7 +582,6 @@ impl<R: BufRead> TrafficReader<R> {
             line_no: 0,
             buf: Vec::new(),
             done: false,
-            batch_bytes: 0,
         }
     }
 
@@ -449,30 +622,104 @@ impl<R: BufRead> TrafficReader<R> {
             }
         }
     }
+}
+
+/// Recorded traffic cut into batches of whole lines for workers to parse, read straight into
+/// buffers that are used again once given back ([`BatchReader::recycle`]). Its lines are
+/// [`TrafficReader`]'s: line endings (`\n`, `\r\n`) stripped, a last line without a newline
+/// still a line, a read failure reported once as the next line and nothing after it.
+#[derive(Debug)]
+pub struct BatchReader<R: Read> {
+    input: R,
+    /// Lines yielded so far.
+    line_no: u64,
+    /// What the last batch read past its last line: the lines of the next one.
+    carry: Vec<u8>,
+    done: bool,
+    /// Batches given back, to be filled again.
+    spare: Vec<Batch>,
+}
+
+/// How many bytes a batch asks its input for at a time.
+const READ_SIZE: usize = 1 << 18;
+
+impl<R: Read> BatchReader<R> {
+    pub fn new(input: R) -> Self {
+        BatchReader {
+            input,
+            line_no: 0,
+            carry: Vec::new(),
+            done: false,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Takes back a batch whose lines are done with, so that its buffers are filled again.
+    pub fn recycle(&mut self, batch: Batch) {
+        if self.spare.len() < 4 {
+            self.spare.push(batch);
+        }
+    }
 
     /// Up to `max` lines, unparsed, for workers to parse; empty at the end.
     pub fn next_batch(&mut self, max: usize) -> Batch {
-        let mut batch = Batch {
-            first: self.line_no + 1,
-            // Sized like the last batch, so that a batch is rarely grown.
-            bytes: Vec::with_capacity(self.batch_bytes),
-            ends: Vec::with_capacity(max),
-            failed: None,
-        };
+        let mut batch = self.spare.pop().unwrap_or_default();
+        batch.first = self.line_no + 1;
+        batch.ends.clear();
+        batch.failed = None;
+        let bytes = &mut batch.bytes;
+        if bytes.len() < self.carry.len() + READ_SIZE {
+            bytes.resize(self.carry.len() + READ_SIZE, 0);
+        }
+        let mut filled = self.carry.len();
+        if let Some(start) = bytes.get_mut(..filled) {
+            start.copy_from_slice(&self.carry);
+        }
+        self.carry.clear();
+        // What the last batch left over may hold whole lines.
+        let mut scanned = 0;
         while batch.ends.len() < max {
-            match self.next_raw() {
-                None => break,
-                Some(Ok(line)) => {
-                    batch.bytes.extend_from_slice(line);
-                    batch.ends.push(batch.bytes.len());
+            let fresh = bytes.get(scanned..filled).unwrap_or_default();
+            for at in memchr::memchr_iter(b'\n', fresh).take(max - batch.ends.len()) {
+                batch.ends.push(scanned + at + 1);
+            }
+            scanned = filled;
+            if batch.ends.len() == max || self.done {
+                break;
+            }
+            if bytes.len() < filled + READ_SIZE {
+                bytes.resize(filled + READ_SIZE, 0);
+            }
+            // A read at a time, so that little is read past the batch's last line.
+            let room = bytes
+                .get_mut(filled..filled + READ_SIZE)
+                .unwrap_or_default();
+            match self.input.read(room) {
+                Ok(0) => {
+                    self.done = true;
+                    // A last line without a newline.
+                    if batch.ends.last().copied().unwrap_or(0) < filled {
+                        batch.ends.push(filled);
+                    }
                 }
-                Some(Err(u)) => {
-                    batch.failed = Some(u);
-                    break;
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.done = true;
+                    // The line being read is lost with the failure.
+                    filled = batch.ends.last().copied().unwrap_or(0);
+                    batch.failed = Some(Unreadable::new(
+                        self.line_no + batch.ends.len() as u64 + 1,
+                        UnreadableKind::Io,
+                        format!("cannot read: {e}"),
+                    ));
                 }
             }
         }
-        self.batch_bytes = batch.bytes.len();
+        let cut = batch.ends.last().copied().unwrap_or(0);
+        self.carry
+            .extend_from_slice(bytes.get(cut..filled).unwrap_or_default());
+        self.line_no += batch.ends.len() as u64;
         batch
     }
 }
@@ -482,9 +729,9 @@ impl<R: BufRead> TrafficReader<R> {
 pub struct Batch {
     /// The number of the first line.
     first: u64,
-    /// The lines back to back, without line endings.
+    /// The lines back to back with their line endings (and unused bytes after them).
     bytes: Vec<u8>,
-    /// Where each line ends in `bytes`.
+    /// Where each line ends in `bytes`, after its line ending: where the next one starts.
     ends: Vec<usize>,
     /// Reading failed after the last line: nothing follows.
     pub failed: Option<Unreadable>,
@@ -505,25 +752,32 @@ impl Batch {
         self.first + i as u64
     }
 
-    /// Line `i` of the batch, parsed.
-    pub fn parse(&self, i: usize) -> Result<RecordedRequest, Unreadable> {
+    /// Line `i` of the batch without its line ending.
+    pub fn bytes(&self, i: usize) -> &[u8] {
         let start = i
             .checked_sub(1)
             .and_then(|p| self.ends.get(p))
             .copied()
             .unwrap_or(0);
         let end = self.ends.get(i).copied().unwrap_or(start);
-        parse_line(self.line(i), self.bytes.get(start..end).unwrap_or_default())
+        let line = self.bytes.get(start..end).unwrap_or_default();
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        line.strip_suffix(b"\r").unwrap_or(line)
+    }
+
+    /// Line `i` of the batch, parsed.
+    pub fn parse(&self, i: usize) -> Result<RecordedRequest<'_>, Unreadable> {
+        parse_line(self.line(i), self.bytes(i))
     }
 }
 
 impl<R: BufRead> Iterator for TrafficReader<R> {
-    type Item = Result<RecordedRequest, Unreadable>;
+    type Item = Result<RecordedRequest<'static>, Unreadable>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let line_no = self.line_no + 1;
         Some(match self.next_raw()? {
-            Ok(line) => parse_line(line_no, line),
+            Ok(line) => parse_line(line_no, line).map(RecordedRequest::into_owned),
             Err(u) => Err(u),
         })
     }

@@ -1,7 +1,7 @@
 //! `whatif`: replays traffic against two policies and lists the requests whose decision changes
 //! (`changes`) or whose decision stays but whose outcome or rule moves (`moved`), DESIGN §5.
 
-use std::io::BufRead;
+use std::io::Read;
 
 use serde::Serialize;
 
@@ -10,6 +10,7 @@ use super::engine::{Decide, EngineError, Policy};
 use super::replay::{Decided, ReplayError, Side, judge, replay};
 use super::simulate::{UnreadableEntry, UnreadableLog};
 use super::traffic::RecordedRequest;
+use crate::input::Request;
 use crate::jwt::TokenCache;
 use crate::wasm::abi::Outcome;
 
@@ -105,25 +106,32 @@ struct Listed {
 }
 
 /// Replays `input` against `base` and `head`, each verifying tokens with its own claims schema.
-pub fn whatif<R: BufRead + Send>(
+pub fn whatif<R: Read + Send>(
     input: R,
     base: (&Side<'_>, &Policy),
     head: (&Side<'_>, &Policy),
 ) -> Result<WhatifReport, ReplayError> {
     let ((base_side, base_policy), (head_side, head_policy)) = (base, head);
-    type Worker<'e> = ([TokenCache; 2], Box<dyn Decide + 'e>, Box<dyn Decide + 'e>);
+    // A worker's token caches, deciders, and the request it fills for each line.
+    type Worker<'e> = (
+        [TokenCache; 2],
+        Box<dyn Decide + 'e>,
+        Box<dyn Decide + 'e>,
+        Request,
+    );
     let make = || -> Result<Worker<'_>, EngineError> {
         Ok((
             Default::default(),
             base_side.engine.decider()?,
             head_side.engine.decider()?,
+            Request::default(),
         ))
     };
-    let work = |([cb, ch], b, h): &mut Worker<'_>, rec: RecordedRequest| {
-        let (mut request, token, url) = rec.into_parts();
-        let token = token.as_deref();
-        let jb = judge(base_side.verifier, cb, b.as_mut(), token, &mut request)?;
-        let jh = judge(head_side.verifier, ch, h.as_mut(), token, &mut request)?;
+    let work = |([cb, ch], b, h, request): &mut Worker<'_>, rec: RecordedRequest<'_>| {
+        rec.fill(request);
+        let token = rec.token.as_deref();
+        let jb = judge(base_side.verifier, cb, b.as_mut(), token, request)?;
+        let jh = judge(head_side.verifier, ch, h.as_mut(), token, request)?;
         let diff = if jb.decided.is_allow() != jh.decided.is_allow() {
             Diff::Changed
         } else if key(jb.decided, &base_policy.rules) != key(jh.decided, &head_policy.rules) {
@@ -135,18 +143,18 @@ pub fn whatif<R: BufRead + Send>(
         let listed = (diff != Diff::Same).then(|| {
             // The route under head when its token held there, else under base.
             let route = decided(jh.decided)
-                .then(|| h.last_route(&request))
+                .then(|| h.last_route(request))
                 .flatten()
                 .and_then(|i| head_policy.route_label(i))
                 .or_else(|| {
                     decided(jb.decided)
-                        .then(|| b.last_route(&request))
+                        .then(|| b.last_route(request))
                         .flatten()
                         .and_then(|i| base_policy.route_label(i))
                 });
             Listed {
-                method: request.method,
-                url,
+                method: request.method.clone(),
+                url: rec.url.into_owned(),
                 principal: jh.principal.or(jb.principal).map(|p| p.to_string()),
                 route,
             }

@@ -271,15 +271,11 @@ fn decide_all(policy: &str, text: &str) -> Vec<Option<(bool, String)>> {
             Some(match verifier.verify(r.token.as_deref(), r.time) {
                 Err(reason) => (false, reason.outcome()),
                 Ok(v) => {
-                    let request = edgeward::input::Request {
-                        method: r.method.clone(),
-                        host: r.parsed.host.clone(),
-                        path: r.parsed.path.clone(),
-                        time: r.time,
-                        ip: r.ip,
-                        country: r.country.clone(),
+                    let mut request = edgeward::input::Request {
                         claims: v.claims,
+                        ..Default::default()
                     };
+                    r.fill(&mut request);
                     let d = edgeward::interp::decide(&program, &request);
                     let rule = d
                         .rule

@@ -10,16 +10,16 @@ use std::io::{BufRead, Cursor};
 use std::net::IpAddr;
 
 use edgeward::sim::traffic::{
-    RecordedRequest, TrafficReader, Unreadable, UnreadableKind, parse_general, parse_line,
-    parse_url, parse_url_general,
+    BatchReader, RecordedRequest, TrafficReader, Unreadable, UnreadableKind, parse_general,
+    parse_line, parse_url, parse_url_general,
 };
 use serde_json::{Value, json};
 
-fn line(v: Value) -> Result<RecordedRequest, Unreadable> {
-    parse_line(7, v.to_string().as_bytes())
+fn line(v: Value) -> Result<RecordedRequest<'static>, Unreadable> {
+    parse_line(7, v.to_string().as_bytes()).map(RecordedRequest::into_owned)
 }
 
-fn ok(v: Value) -> RecordedRequest {
+fn ok(v: Value) -> RecordedRequest<'static> {
     line(v).unwrap()
 }
 
@@ -40,7 +40,7 @@ fn with(changes: Value) -> Value {
 }
 
 fn token(changes: Value) -> Option<String> {
-    ok(with(changes)).token
+    ok(with(changes)).token.map(String::from)
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn each_unreadable_kind() {
     }
 }
 
-fn read_all(input: &[u8]) -> Vec<Result<RecordedRequest, Unreadable>> {
+fn read_all(input: &[u8]) -> Vec<Result<RecordedRequest<'static>, Unreadable>> {
     TrafficReader::new(Cursor::new(input.to_vec())).collect()
 }
 
@@ -307,6 +307,102 @@ fn an_io_error_is_reported_once_then_reading_stops() {
     assert_eq!((e.line, e.kind), (2, UnreadableKind::Io));
 }
 
+/// Reads its bytes in the given sizes, in turn, then fails if asked to.
+struct Chunked {
+    bytes: Vec<u8>,
+    at: usize,
+    sizes: Vec<usize>,
+    turn: usize,
+    fail: bool,
+}
+
+impl std::io::Read for Chunked {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.bytes.len() && self.fail {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        let size = self.sizes[self.turn % self.sizes.len()];
+        self.turn += 1;
+        let n = size.min(buf.len()).min(self.bytes.len() - self.at);
+        buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Every line [`BatchReader`] yields, as (line number, bytes or the read failure's line), with
+/// the given batch size.
+fn batched(input: Chunked, max: usize) -> Vec<(u64, Result<Vec<u8>, u64>)> {
+    let mut reader = BatchReader::new(input);
+    let mut out = Vec::new();
+    loop {
+        let batch = reader.next_batch(max);
+        if batch.is_empty() {
+            return out;
+        }
+        assert!(batch.len() <= max);
+        for i in 0..batch.len() {
+            out.push((batch.line(i), Ok(batch.bytes(i).to_vec())));
+        }
+        if let Some(u) = &batch.failed {
+            assert_eq!(u.kind, UnreadableKind::Io);
+            out.push((u.line, Err(u.line)));
+        }
+        reader.recycle(batch);
+    }
+}
+
+/// The same from [`TrafficReader`], the reference.
+fn unbatched(bytes: &[u8], fail: bool) -> Vec<(u64, Result<Vec<u8>, u64>)> {
+    let mut reader = TrafficReader::new(std::io::BufReader::new(Chunked {
+        bytes: bytes.to_vec(),
+        at: 0,
+        sizes: vec![7],
+        turn: 0,
+        fail,
+    }));
+    let mut out = Vec::new();
+    while let Some(item) = reader.next_raw() {
+        let item = item.map(<[u8]>::to_vec);
+        match item {
+            Ok(line) => out.push((reader.line_no(), Ok(line))),
+            Err(u) => out.push((u.line, Err(u.line))),
+        }
+    }
+    out
+}
+
+#[test]
+fn batches_hold_whole_lines_across_reads() {
+    let text = b"a\r\nbb\n\nccc\r\r\n\rdd";
+    for max in 1..6 {
+        for size in [1, 2, 3, 1 << 20] {
+            let input = Chunked {
+                bytes: text.to_vec(),
+                at: 0,
+                sizes: vec![size],
+                turn: 0,
+                fail: false,
+            };
+            assert_eq!(batched(input, max), unbatched(text, false), "{max} {size}");
+        }
+    }
+    let lines: Vec<Vec<u8>> = batched(
+        Chunked {
+            bytes: text.to_vec(),
+            at: 0,
+            sizes: vec![2],
+            turn: 0,
+            fail: false,
+        },
+        2,
+    )
+    .into_iter()
+    .map(|(_, l)| l.unwrap())
+    .collect();
+    assert_eq!(lines, [&b"a"[..], b"bb", b"", b"ccc\r", b"\rdd"]);
+}
+
 #[test]
 fn conformance_traffic_unreadable_lines() {
     let path = super::jwt::shared().join("conformance/traffic.jsonl");
@@ -345,6 +441,19 @@ mod fuzz {
             }
         }
 
+        /// Batches cut anywhere in the middle of reads yield exactly the lines, numbers and read
+        /// failure of the line-by-line reader.
+        #[test]
+        fn batches_read_as_the_line_reader(
+            bytes in prop::collection::vec(prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()], 0..300),
+            sizes in prop::collection::vec(1usize..40, 1..5),
+            max in 1usize..9,
+            fail in any::<bool>(),
+        ) {
+            let input = Chunked { bytes: bytes.clone(), at: 0, sizes, turn: 0, fail };
+            prop_assert_eq!(batched(input, max), unbatched(&bytes, fail));
+        }
+
         #[test]
         fn random_strings_never_panic(s in ".{0,300}") {
             let _ = parse_line(1, s.as_bytes());
@@ -355,10 +464,19 @@ mod fuzz {
         /// of an object.
         #[test]
         fn the_plain_line_fast_path_reads_as_the_general_reader(
-            fields in prop::collection::vec((0usize..7, 0usize..8), 0..9),
+            // Mostly the four fields a line needs, in any order, mostly well formed, then others.
+            required in Just(vec![0usize, 1, 2, 3]).prop_shuffle(),
+            dropped in prop::option::weighted(0.1, 0usize..4),
+            extra in prop::collection::vec((0usize..8, 0usize..10), 0..3),
+            kinds in prop::collection::vec(prop_oneof![3 => Just(99usize), 1 => 0usize..10], 4),
             array in prop::bool::weighted(0.05),
+            spaces in prop::collection::vec(
+                prop_oneof![200 => Just(""), 20 => Just(" "), 10 => Just("\t"), 10 => Just(" \r "), 1 => Just("\u{b}")],
+                40,
+            ),
+            cut in prop::option::weighted(0.05, 0usize..200),
         ) {
-            const NAMES: [&str; 7] = ["time", "method", "url", "jwt", "ip", "country", "headers"];
+            const NAMES: [&str; 8] = ["time", "method", "url", "jwt", "ip", "country", "headers", "t\\u0069me"];
             let value = |name: &str, k: usize| -> Value {
                 match (name, k) {
                     (_, 0) => Value::Null,
@@ -373,24 +491,46 @@ mod fuzz {
                     ("url", 5) => json!("https://A.dev:8443/a/../b%2F?q#f"),
                     ("url", _) => json!("https://payments.acme.dev/deploy/ledger"),
                     ("jwt", 3) => json!(""),
+                    ("jwt", 4) => json!("a\tb"),
+                    ("jwt", 5) => json!("a\u{1f}b"),
+                    ("jwt", 6) => json!("é.ü"),
                     ("jwt", _) => json!("aGVhZGVy.cGF5bG9hZA.c2ln"),
                     ("ip", 3) => json!("::ffff:203.0.113.7"),
                     ("ip", 4) => json!("not-an-ip"),
                     ("ip", _) => json!("203.0.113.7"),
+                    ("country", 3) => json!("Ü"),
+                    ("country", 4) => json!("U\\S"),
                     ("country", _) => json!("US"),
                     (_, _) => json!({"authorization": "Bearer t0k", "cookie": "CF_Authorization=c00k"}),
                 }
             };
+            let fields: Vec<(usize, usize)> = required
+                .iter()
+                .filter(|&&f| Some(f) != dropped)
+                .map(|&f| (f, kinds[f]))
+                .chain(extra)
+                .collect();
+            // Names are written raw so that an escaped one (`t\u0069me`) stays escaped.
+            let mut ws = spaces.iter().cycle();
             let members: Vec<String> = fields
                 .iter()
-                .map(|&(f, k)| format!("{}:{}", json!(NAMES[f]), value(NAMES[f], k)))
+                .map(|&(f, k)| {
+                    format!("{}\"{}\"{}:{}{}{}", ws.next().unwrap(), NAMES[f], ws.next().unwrap(),
+                            ws.next().unwrap(), value(NAMES[f], k), ws.next().unwrap())
+                })
                 .collect();
-            let text = if array {
+            let mut text = if array {
                 format!("[{}]", fields.iter().map(|&(f, k)| value(NAMES[f], k).to_string()).collect::<Vec<_>>().join(","))
             } else {
-                format!(" {{{}}}", members.join(","))
+                format!("{}{{{}}}{}", ws.next().unwrap(), members.join(","), ws.next().unwrap())
             };
-            prop_assert_eq!(parse_line(3, text.as_bytes()), parse_general(3, &text), "{}", text);
+            if let Some(cut) = cut {
+                text = text.chars().take(cut).collect();
+            }
+            // The JSON escapes above become raw characters when written into the line.
+            let text = text.replace("\\t", "\t");
+            let general = if text.trim().is_empty() { parse_line(3, text.as_bytes()) } else { parse_general(3, &text) };
+            prop_assert_eq!(parse_line(3, text.as_bytes()), general, "{:?}", text);
         }
 
         /// The fast path for plain URLs gives exactly the WHATWG parser's host and path (or
