@@ -59,7 +59,7 @@ impl Checked {
 pub struct TokenCache {
     /// Token → its place in `entries` (one lookup per request).
     index: HashMap<Box<str>, usize, TailHash>,
-    entries: Vec<Result<Checked, Reason>>,
+    entries: Vec<Result<Arc<Checked>, Reason>>,
     bytes: usize,
 }
 
@@ -222,7 +222,12 @@ impl Verifier {
         let index = match cache.index.get(token) {
             Some(&i) => i,
             None => {
-                let entry = self.intrinsic(token).map(|c| c.own_copy());
+                // A verdict this worker just made is its own already; one made by another
+                // thread is copied, so that threads do not share reference counts per request.
+                let entry = self.intrinsic_fresh(token).map(|(c, fresh)| match fresh {
+                    true => c,
+                    false => Arc::new(c.own_copy()),
+                });
                 if cache.bytes + token.len() > TokenCache::MAX_BYTES
                     || cache.entries.len() >= Self::DEFAULT_CACHE_CAPACITY
                 {
@@ -279,15 +284,20 @@ impl Verifier {
 
     /// The time-independent checks, through the cache.
     fn intrinsic(&self, token: &str) -> Result<Arc<Checked>, Reason> {
+        self.intrinsic_fresh(token).map(|(c, _)| c)
+    }
+
+    /// [`Self::intrinsic`], and whether this call made the verdict (rather than finding it).
+    fn intrinsic_fresh(&self, token: &str) -> Result<(Arc<Checked>, bool), Reason> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Reason::Malformed);
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let Some(shard) = self.shards.get(usize::from(digest[0]) % SHARDS) else {
-            return self.check(token).map(|p| Arc::new(self.accept(p)));
+            return self.check(token).map(|p| (Arc::new(self.accept(p)), true));
         };
         if let Some(hit) = lock(shard).get(&digest) {
-            return hit.clone();
+            return hit.clone().map(|c| (c, false));
         }
         // Checked without the lock held: two threads may check one token twice, never wrongly.
         let result = self.check(token).map(|p| Arc::new(self.accept(p)));
@@ -296,7 +306,7 @@ impl Verifier {
             map.clear();
         }
         map.insert(digest, result.clone());
-        result
+        result.map(|c| (c, true))
     }
 
     /// `malformed`, `alg_not_allowed`, `unknown_kid`, `bad_signature`, in that order.
