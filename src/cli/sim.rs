@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::json;
 
 use edgeward::catalog::Catalog;
 use edgeward::jwt::{Jwks, Profile, Verifier};
@@ -239,12 +238,15 @@ impl Spill {
         })
     }
 
-    fn push(&mut self, entry: &serde_json::Value) {
+    fn push(&mut self, entry: &impl serde::Serialize) {
         let (Some(out), None) = (self.out.as_mut(), self.error.as_ref()) else {
             return;
         };
         let sep = if self.count == 0 { "\n" } else { ",\n" };
-        if let Err(e) = write!(out, "{sep}{entry}") {
+        let written = out
+            .write_all(sep.as_bytes())
+            .and_then(|()| serde_json::to_writer(&mut *out, entry).map_err(std::io::Error::other));
+        if let Err(e) = written {
             self.error = Some(e);
         }
         self.count += 1;
@@ -305,14 +307,21 @@ pub fn simulate_cmd(a: SimulateArgs) -> Res {
     let rules = &loaded.policy.rules;
     let simulated = simulate(input, &side, &loaded.policy, cross.as_deref(), |line| {
         let Some(spill) = spill.as_mut() else { return };
-        let entry = match line {
-            LineResult::Decided(n, d) => {
+        match line {
+            LineResult::Decided(line, d) => {
                 let v = d.verdict(rules);
-                json!({"line": n, "decision": v.decision, "outcome": v.outcome, "rule": v.rule})
+                spill.push(&DecidedLine {
+                    line,
+                    decision: v.decision,
+                    outcome: &v.outcome,
+                    rule: v.rule.as_deref(),
+                });
             }
-            LineResult::Unreadable(u) => json!({"line": u.line, "unreadable": u.error}),
-        };
-        spill.push(&entry);
+            LineResult::Unreadable(u) => spill.push(&UnreadableLine {
+                line: u.line,
+                unreadable: &u.error,
+            }),
+        }
     });
     bar.finish_and_clear();
     let simulated = simulated.map_err(replay_failed)?;
@@ -334,6 +343,22 @@ pub fn simulate_cmd(a: SimulateArgs) -> Res {
         )));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A decided line of `simulate --format json`'s `lines`, members in §5's order.
+#[derive(serde::Serialize)]
+struct DecidedLine<'a> {
+    line: u64,
+    decision: &'a str,
+    outcome: &'a str,
+    rule: Option<&'a str>,
+}
+
+/// An unreadable line of `lines`.
+#[derive(serde::Serialize)]
+struct UnreadableLine<'a> {
+    line: u64,
+    unreadable: &'a str,
 }
 
 /// The §5 object with a `lines` member holding one entry per input line.
