@@ -102,6 +102,4 @@ pub struct Verified {
     pub claims: std::sync::Arc<Claims>,
     /// The token's `email`, else `common_name`, else `sub`, as written (DESIGN §6).
     pub principal: Option<std::sync::Arc<str>>,
-    /// The whole decoded payload, declared or not.
-    pub payload: std::sync::Arc<serde_json::Map<String, serde_json::Value>>,
 }

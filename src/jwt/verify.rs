@@ -47,7 +47,6 @@ impl Checked {
             rest: self.rest.as_ref().map_err(|r| *r).map(|v| Verified {
                 claims: Arc::new(Claims::clone(&v.claims)),
                 principal: v.principal.as_deref().map(Arc::from),
-                payload: Arc::clone(&v.payload),
             }),
         }
     }
@@ -256,7 +255,6 @@ impl Verifier {
             Ok(Verified {
                 claims: Arc::new(type_claims(&payload, &self.schema)?),
                 principal: principal_of(&payload).map(Arc::from),
-                payload: Arc::new(payload),
             })
         });
         Checked { exp, nbf, rest }

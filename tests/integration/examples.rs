@@ -188,7 +188,13 @@ fn generated_lines_parse_and_their_tokens_verify_against_the_jwks() {
         aud: Some(AUD.into()),
         iss: Some(ISS.into()),
     };
-    let verifier = Verifier::new(jwks, profile, vec![]);
+    // Only `email` declared: user tokens carry it, service tokens do not.
+    let email = edgeward::input::ClaimDecl {
+        name: "email".into(),
+        ty: edgeward::input::ClaimType::String,
+        optional: true,
+    };
+    let verifier = Verifier::new(jwks, profile, vec![email]);
     let text = String::from_utf8(out).unwrap();
     let mut outcomes: BTreeMap<String, u64> = BTreeMap::new();
     let mut unreadable = 0;
@@ -199,7 +205,7 @@ fn generated_lines_parse_and_their_tokens_verify_against_the_jwks() {
             Ok(r) => {
                 times.push(r.time);
                 let key = match verifier.verify(r.token.as_deref(), r.time) {
-                    Ok(v) if v.payload.contains_key("email") => "valid:user".to_string(),
+                    Ok(v) if v.claims.contains_key("email") => "valid:user".to_string(),
                     Ok(_) => "valid:service".to_string(),
                     Err(reason) => reason.outcome(),
                 };

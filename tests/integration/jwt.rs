@@ -156,7 +156,7 @@ fn valid_rs256_and_es256_verify_with_typed_claims_and_principal() {
             !v.claims.contains_key("groups"),
             "absent optional claims stay absent"
         );
-        assert_eq!(v.payload["identity_nonce"], json!("n0"));
+        assert_eq!(v.claims["identity_nonce"], ClaimValue::String("n0".into()));
     }
 }
 
