@@ -493,48 +493,51 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
             a.get(p).get(end).op(I::I32Eq);
             ret_if(&mut a, 0);
             a.get(p).set(start);
-            let w = a.local(I64);
+            let (w, cut, idx) = (a.local(I64), a.local(I32), a.local(I32));
+            // Records the segment `start..cut`, counted even past the table's capacity.
+            let record = |a: &mut Asm| {
+                a.get(count).u32c(cap).op(I::I32LtU);
+                a.if_(BlockType::Empty);
+                a.get(count).i32c(3).op(I::I32Shl).get(start).st32(segs);
+                a.get(count)
+                    .i32c(3)
+                    .op(I::I32Shl)
+                    .get(cut)
+                    .get(start)
+                    .op(I::I32Sub);
+                a.st32(segs + 4);
+                a.end();
+                bump(a, count, 1);
+            };
             let l = a.loop_();
-            // Eight bytes without a `/` (and not the last eight) are skipped at once.
-            a.get(end).get(p).op(I::I32Sub).i32c(8).op(I::I32GtU);
-            a.if_(BlockType::Empty);
+            // The first `/` among the next eight bytes (8 when there is none: the lowest byte the
+            // zero-byte test marks is exact); one at or past the end is none.
             a.get(p).ld64(0).set(w);
             has_byte(&mut a, w, b'/');
-            a.op(I::I64Eqz);
+            a.op(I::I64Ctz)
+                .i64c(3)
+                .op(I::I64ShrU)
+                .op(I::I32WrapI64)
+                .tee(idx)
+                .get(end)
+                .get(p)
+                .op(I::I32Sub)
+                .op(I::I32GeU);
+            a.if_(BlockType::Empty);
+            a.get(end).set(cut);
+            record(&mut a);
+            a.get(count).ret();
+            a.end();
+            a.get(idx).i32c(8).op(I::I32Eq);
             a.if_(BlockType::Empty);
             bump(&mut a, p, 8);
             a.br_to(l);
             a.end();
-            a.end();
-            // cut = p == end || *p == '/'
-            a.get(p).get(end).op(I::I32Eq);
-            a.if_(BlockType::Result(I32));
-            a.i32c(1);
-            a.else_();
-            a.get(p).ld8(0).i32c(47).op(I::I32Eq);
-            a.end();
-            a.if_(BlockType::Empty);
-            a.get(count).u32c(cap).op(I::I32LtU);
-            a.if_(BlockType::Empty);
-            a.get(count).i32c(3).op(I::I32Shl).get(start).st32(segs);
-            a.get(count)
-                .i32c(3)
-                .op(I::I32Shl)
-                .get(p)
-                .get(start)
-                .op(I::I32Sub);
-            a.st32(segs + 4);
-            a.end();
-            bump(&mut a, count, 1);
-            a.get(p).get(end).op(I::I32Eq);
-            a.if_(BlockType::Empty);
-            a.get(count).ret();
-            a.end();
-            a.get(p).i32c(1).op(I::I32Add).set(start);
-            a.end();
-            bump(&mut a, p, 1);
+            a.get(p).get(idx).op(I::I32Add).set(cut);
+            record(&mut a);
+            a.get(cut).i32c(1).op(I::I32Add).tee(p).set(start);
             a.br_to(l).end();
-            a.get(count);
+            a.i32c(0);
         }
         Helper::Owns => {
             let (who, owned) = (0, 1);
