@@ -23,7 +23,7 @@ use super::{Fail, Res, load_catalog, read};
 pub struct SimulateArgs {
     /// The policy file (`.ward`), or a compiled module (`.wasm`)
     pub policy: String,
-    /// Recorded requests, JSON Lines: {"time", "method", "url", "jwt" | "headers", "ip"?, "country"?}
+    /// Recorded requests, JSON Lines: {"time", "method", "url", "jwt" | "headers", "ip"?, "country"?}; a line over 1 MiB is counted unreadable
     #[arg(long)]
     pub traffic: String,
     /// The JWKS that signs the recorded tokens (Cloudflare's `/cdn-cgi/access/certs` as is)

@@ -121,6 +121,8 @@ pub enum UnreadableKind {
     BadIp,
     CountryNotString,
     JwtNotString,
+    /// Longer than [`MAX_LINE_BYTES`]: skipped unread.
+    TooLong,
     /// Reading the file failed; no line follows.
     Io,
 }
@@ -144,6 +146,7 @@ impl UnreadableKind {
             UnreadableKind::BadIp => "bad_ip",
             UnreadableKind::CountryNotString => "country_not_string",
             UnreadableKind::JwtNotString => "jwt_not_string",
+            UnreadableKind::TooLong => "too_long",
             UnreadableKind::Io => "io",
         }
     }
@@ -638,19 +641,38 @@ pub struct BatchReader<R: Read> {
     done: bool,
     /// Batches given back, to be filled again.
     spare: Vec<Batch>,
+    /// Lines longer than this are skipped, each reported as one unreadable line.
+    max_line: usize,
+    /// Discarding the rest of a line found too long.
+    skipping: bool,
 }
 
 /// How many bytes a batch asks its input for at a time.
 const READ_SIZE: usize = 1 << 18;
 
+/// The longest line a replay reads (a recorded request with a 16 KiB token and its headers is
+/// far shorter); a longer one is reported unreadable and never held whole.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A batch stops taking lines once it holds this many bytes, so that batches of long lines stay
+/// small too.
+const BATCH_BYTES: usize = 8 << 20;
+
 impl<R: Read> BatchReader<R> {
     pub fn new(input: R) -> Self {
+        Self::with_max_line(input, MAX_LINE_BYTES)
+    }
+
+    /// A reader skipping lines longer than `max_line` bytes (line ending excluded).
+    pub fn with_max_line(input: R, max_line: usize) -> Self {
         BatchReader {
             input,
             line_no: 0,
             carry: Vec::new(),
             done: false,
             spare: Vec::new(),
+            max_line,
+            skipping: false,
         }
     }
 
@@ -665,7 +687,9 @@ impl<R: Read> BatchReader<R> {
     pub fn next_batch(&mut self, max: usize) -> Batch {
         let mut batch = self.spare.pop().unwrap_or_default();
         batch.first = self.line_no + 1;
+        batch.max_line = self.max_line;
         batch.ends.clear();
+        batch.long.clear();
         batch.failed = None;
         let bytes = &mut batch.bytes;
         if bytes.len() < self.carry.len() + READ_SIZE {
@@ -678,13 +702,43 @@ impl<R: Read> BatchReader<R> {
         self.carry.clear();
         // What the last batch left over may hold whole lines.
         let mut scanned = 0;
-        while batch.ends.len() < max {
-            let fresh = bytes.get(scanned..filled).unwrap_or_default();
-            for at in memchr::memchr_iter(b'\n', fresh).take(max - batch.ends.len()) {
-                batch.ends.push(scanned + at + 1);
+        // A line found too long is skipped to its end within the batch that counted it.
+        while batch.ends.len() < max || self.skipping {
+            if self.skipping {
+                // The rest of a line found too long is dropped up to its newline.
+                let fresh = bytes.get(scanned..filled).unwrap_or_default();
+                match memchr::memchr(b'\n', fresh) {
+                    Some(at) => {
+                        bytes.copy_within(scanned + at + 1..filled, scanned);
+                        filled -= at + 1;
+                        self.skipping = false;
+                    }
+                    None => filled = scanned,
+                }
             }
-            scanned = filled;
-            if batch.ends.len() == max || self.done {
+            if !self.skipping {
+                let fresh = bytes.get(scanned..filled).unwrap_or_default();
+                let room = max - batch.ends.len();
+                for at in memchr::memchr_iter(b'\n', fresh).take(room) {
+                    let line = end_line(bytes, &mut batch.ends, scanned + at + 1);
+                    if line.len() > self.max_line {
+                        batch.long.push(batch.ends.len() - 1);
+                    }
+                }
+                scanned = filled;
+                let start = batch.ends.last().copied().unwrap_or(0);
+                // Longer than the limit even if a `\r` ends it: counted as a line of its own,
+                // its bytes dropped, the rest of it skipped.
+                if batch.ends.len() < max && filled - start > self.max_line + 1 {
+                    batch.long.push(batch.ends.len());
+                    batch.ends.push(start);
+                    filled = start;
+                    scanned = start;
+                    self.skipping = true;
+                }
+            }
+            let full = !self.skipping && !batch.ends.is_empty() && filled >= BATCH_BYTES;
+            if (batch.ends.len() == max && !self.skipping) || self.done || full {
                 break;
             }
             if bytes.len() < filled + READ_SIZE {
@@ -697,16 +751,24 @@ impl<R: Read> BatchReader<R> {
             match self.input.read(room) {
                 Ok(0) => {
                     self.done = true;
+                    self.skipping = false;
                     // A last line without a newline.
                     if batch.ends.last().copied().unwrap_or(0) < filled {
-                        batch.ends.push(filled);
+                        let line = end_line(bytes, &mut batch.ends, filled);
+                        if line.len() > self.max_line {
+                            batch.long.push(batch.ends.len() - 1);
+                        }
                     }
                 }
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     self.done = true;
-                    // The line being read is lost with the failure.
+                    // The line being read is lost with the failure, even one found too long.
+                    if std::mem::take(&mut self.skipping) {
+                        batch.ends.pop();
+                        batch.long.pop();
+                    }
                     filled = batch.ends.last().copied().unwrap_or(0);
                     batch.failed = Some(Unreadable::new(
                         self.line_no + batch.ends.len() as u64 + 1,
@@ -724,6 +786,19 @@ impl<R: Read> BatchReader<R> {
     }
 }
 
+/// Ends the line that starts at the last of `ends` at `end`; returns it without its line ending.
+fn end_line<'b>(bytes: &'b [u8], ends: &mut Vec<usize>, end: usize) -> &'b [u8] {
+    let start = ends.last().copied().unwrap_or(0);
+    ends.push(end);
+    strip_line_ending(bytes.get(start..end).unwrap_or_default())
+}
+
+/// A line without its `\n` or `\r\n` (or a lone final `\r`).
+fn strip_line_ending(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
 /// Consecutive lines read but not yet parsed: the unit the replay hands its workers.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
@@ -733,6 +808,10 @@ pub struct Batch {
     bytes: Vec<u8>,
     /// Where each line ends in `bytes`, after its line ending: where the next one starts.
     ends: Vec<usize>,
+    /// The lines (indexes, ascending) longer than `max_line` bytes without their line ending:
+    /// unread (and the bytes of those found long before their end was read never kept).
+    long: Vec<usize>,
+    max_line: usize,
     /// Reading failed after the last line: nothing follows.
     pub failed: Option<Unreadable>,
 }
@@ -760,13 +839,23 @@ impl Batch {
             .copied()
             .unwrap_or(0);
         let end = self.ends.get(i).copied().unwrap_or(start);
-        let line = self.bytes.get(start..end).unwrap_or_default();
-        let line = line.strip_suffix(b"\n").unwrap_or(line);
-        line.strip_suffix(b"\r").unwrap_or(line)
+        strip_line_ending(self.bytes.get(start..end).unwrap_or_default())
+    }
+
+    /// Whether line `i` was too long to read.
+    pub fn is_too_long(&self, i: usize) -> bool {
+        self.long.binary_search(&i).is_ok()
     }
 
     /// Line `i` of the batch, parsed.
     pub fn parse(&self, i: usize) -> Result<RecordedRequest<'_>, Unreadable> {
+        if !self.long.is_empty() && self.is_too_long(i) {
+            return Err(Unreadable::new(
+                self.line(i),
+                UnreadableKind::TooLong,
+                format!("line longer than {} bytes", self.max_line),
+            ));
+        }
         parse_line(self.line(i), self.bytes(i))
     }
 }

@@ -333,7 +333,11 @@ impl std::io::Read for Chunked {
 /// Every line [`BatchReader`] yields, as (line number, bytes or the read failure's line), with
 /// the given batch size.
 fn batched(input: Chunked, max: usize) -> Vec<(u64, Result<Vec<u8>, u64>)> {
-    let mut reader = BatchReader::new(input);
+    batched_with(BatchReader::new(input), max)
+}
+
+/// [`batched`] from a given reader; a line too long to read is `Err(0)`.
+fn batched_with(mut reader: BatchReader<Chunked>, max: usize) -> Vec<(u64, Result<Vec<u8>, u64>)> {
     let mut out = Vec::new();
     loop {
         let batch = reader.next_batch(max);
@@ -342,7 +346,13 @@ fn batched(input: Chunked, max: usize) -> Vec<(u64, Result<Vec<u8>, u64>)> {
         }
         assert!(batch.len() <= max);
         for i in 0..batch.len() {
-            out.push((batch.line(i), Ok(batch.bytes(i).to_vec())));
+            if batch.is_too_long(i) {
+                let u = batch.parse(i).unwrap_err();
+                assert_eq!((u.line, u.kind), (batch.line(i), UnreadableKind::TooLong));
+                out.push((batch.line(i), Err(0)));
+            } else {
+                out.push((batch.line(i), Ok(batch.bytes(i).to_vec())));
+            }
         }
         if let Some(u) = &batch.failed {
             assert_eq!(u.kind, UnreadableKind::Io);
@@ -452,6 +462,33 @@ mod fuzz {
         ) {
             let input = Chunked { bytes: bytes.clone(), at: 0, sizes, turn: 0, fail };
             prop_assert_eq!(batched(input, max), unbatched(&bytes, fail));
+        }
+
+        /// Lines longer than the limit (line ending excluded) are each one unreadable line, found
+        /// long before or after their end was read, and every other line reads as before.
+        #[test]
+        fn over_long_lines_are_single_unreadable_lines(
+            lines in prop::collection::vec("[a\r]{0,30}", 0..12),
+            final_newline in any::<bool>(),
+            sizes in prop::collection::vec(1usize..40, 1..5),
+            max in 1usize..9,
+            max_line in 0usize..12,
+            fail in any::<bool>(),
+        ) {
+            let mut bytes = lines.join("\n").into_bytes();
+            if final_newline && !lines.is_empty() {
+                bytes.push(b'\n');
+            }
+            let input = Chunked { bytes: bytes.clone(), at: 0, sizes, turn: 0, fail };
+            let expected: Vec<_> = unbatched(&bytes, fail)
+                .into_iter()
+                .map(|(n, l)| match l {
+                    Ok(line) if line.len() > max_line => (n, Err(0)),
+                    other => (n, other),
+                })
+                .collect();
+            let got = batched_with(BatchReader::with_max_line(input, max_line), max);
+            prop_assert_eq!(got, expected);
         }
 
         #[test]
