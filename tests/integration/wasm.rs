@@ -423,6 +423,26 @@ fn templated_targets_look_up_case_insensitively() {
     assert_eq!(t.route(&get("/deploy/nope")), Some(0));
 }
 
+/// A program binding the principal by `email` to user `u{i}` for `keys[i]` (ASCII
+/// case-insensitively when `fold`), with one `ANY /` route allowing `u{i}` by rule `u{i}`.
+fn email_principals(keys: &[String], fold: bool) -> T {
+    let mut b = B::new();
+    let email = b.claim("email", ClaimType::String, true);
+    let users: Vec<_> = (0..keys.len())
+        .map(|i| b.entity("user", &format!("u{i}")))
+        .collect();
+    let entries: Vec<(&str, _)> = keys.iter().map(String::as_str).zip(users.clone()).collect();
+    b.p.principal = Some(b.binding(email, fold, &entries));
+    let r = b.route("ANY", None, "/");
+    for (i, u) in users.iter().enumerate() {
+        let pr = b.e(Expr::Principal);
+        let ue = b.e(Expr::Entity(*u));
+        let is = b.e(Expr::Eq(pr, ue));
+        b.allow(r, &format!("u{i}"), Some(is));
+    }
+    t(b.build())
+}
+
 /// Case-insensitive lookups compare eight bytes at a time: keys of every length around the word
 /// size, bytes beside `A`..`Z` (`@ [ ` { `), and non-ASCII bytes, looked up in several cases,
 /// decide on the module exactly as on the interpreter.
@@ -436,21 +456,7 @@ fn case_insensitive_lookups_agree_word_by_word() {
         .collect();
     // Bytes one case bit away from letters: a fold that touched them would match these wrongly.
     keys.extend(["`{`{`{`{ab", "`{`{`{`{`{`{`{`{cd"].map(String::from));
-    let mut b = B::new();
-    let email = b.claim("email", ClaimType::String, true);
-    let users: Vec<_> = (0..keys.len())
-        .map(|i| b.entity("user", &format!("u{i}")))
-        .collect();
-    let entries: Vec<(&str, _)> = keys.iter().map(String::as_str).zip(users.clone()).collect();
-    b.p.principal = Some(b.binding(email, true, &entries));
-    let r = b.route("ANY", None, "/");
-    for (i, u) in users.iter().enumerate() {
-        let pr = b.e(Expr::Principal);
-        let ue = b.e(Expr::Entity(*u));
-        let is = b.e(Expr::Eq(pr, ue));
-        b.allow(r, &format!("u{i}"), Some(is));
-    }
-    let mut t = t(b.build());
+    let mut t = email_principals(&keys, true);
     for (i, k) in keys.iter().enumerate() {
         let variants = [
             k.clone(),
@@ -505,22 +511,7 @@ fn string_lookups_order_keys_by_their_first_word_as_in_full() {
                     })
                 })
                 .collect();
-            let mut b = B::new();
-            let email = b.claim("email", ClaimType::String, true);
-            let users: Vec<_> = (0..keys.len())
-                .map(|i| b.entity("user", &format!("u{i}")))
-                .collect();
-            let entries: Vec<(&str, _)> =
-                keys.iter().map(String::as_str).zip(users.clone()).collect();
-            b.p.principal = Some(b.binding(email, fold, &entries));
-            let r = b.route("ANY", None, "/");
-            for (i, u) in users.iter().enumerate() {
-                let pr = b.e(Expr::Principal);
-                let ue = b.e(Expr::Entity(*u));
-                let is = b.e(Expr::Eq(pr, ue));
-                b.allow(r, &format!("u{i}"), Some(is));
-            }
-            let mut t = t(b.build());
+            let mut t = email_principals(&keys, fold);
             let mut asked: Vec<String> = probes;
             for k in &keys {
                 asked.push(k.clone());
