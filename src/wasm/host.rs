@@ -177,6 +177,7 @@ impl Compiled {
             input_addr: addr as u32 as usize,
             capacity,
             slots: self.slots.clone(),
+            claim_slots: self.slots.iter().filter(|s| s.is_claim()).count(),
             buf: Vec::with_capacity(capacity),
             memo: HashMap::default(),
             called: false,
@@ -194,6 +195,8 @@ pub struct Decider {
     input_addr: usize,
     capacity: usize,
     slots: Vec<Slot>,
+    /// How many of `slots` are claims.
+    claim_slots: usize,
     buf: Vec<u8>,
     /// The claim slots of recent claims values, encoded: see [`ClaimsMemo`].
     memo: HashMap<usize, ClaimsMemo, AddressHash>,
@@ -207,9 +210,9 @@ pub struct Decider {
 /// ([`Request::claims_mut`] copies them).
 struct ClaimsMemo {
     _claims: Arc<Claims>,
-    /// One allocation (one cache miss for a cold memo): where each claim slot's encoding ends
-    /// (`u32` each, in slot order, counted from the end of this list), then the encodings back
-    /// to back.
+    /// Where each claim slot's encoding ends in `bytes`, in slot order.
+    ends: Box<[u32]>,
+    /// The encodings back to back.
     bytes: Box<[u8]>,
 }
 
@@ -268,34 +271,33 @@ impl Decider {
             self.memo.clear();
         }
         let slots = &self.slots;
-        let claims = slots.iter().filter(|s| s.is_claim());
         let memo = self
             .memo
             .entry(Arc::as_ptr(&req.claims) as usize)
             .or_insert_with(|| {
                 let mut ends = Vec::new();
-                let mut body = Vec::new();
-                for slot in claims.clone() {
-                    abi::encode_slot(slot, req, &mut body);
-                    ends.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                let mut bytes = Vec::new();
+                for slot in slots.iter().filter(|s| s.is_claim()) {
+                    abi::encode_slot(slot, req, &mut bytes);
+                    ends.push(bytes.len() as u32);
                 }
-                ends.extend_from_slice(&body);
                 ClaimsMemo {
                     _claims: Arc::clone(&req.claims),
-                    bytes: ends.into_boxed_slice(),
+                    ends: ends.into_boxed_slice(),
+                    bytes: bytes.into_boxed_slice(),
                 }
             });
-        let Some((ends, body)) = memo.bytes.split_at_checked(4 * claims.count()) else {
+        if memo.ends.len() != self.claim_slots {
             return abi::encode_request(slots, req, out);
-        };
-        let mut ends = ends.chunks_exact(4);
+        }
+        let mut ends = memo.ends.iter();
         let mut start = 0;
         for slot in slots {
             if !slot.is_claim() {
                 abi::encode_slot(slot, req, out);
-            } else if let Some(end) = ends.next().and_then(|e| <[u8; 4]>::try_from(e).ok()) {
-                let end = u32::from_le_bytes(end) as usize;
-                out.extend_from_slice(body.get(start..end).unwrap_or_default());
+            } else if let Some(&end) = ends.next() {
+                let end = end as usize;
+                out.extend_from_slice(memo.bytes.get(start..end).unwrap_or_default());
                 start = end;
             }
         }
