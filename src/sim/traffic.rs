@@ -720,10 +720,13 @@ impl<R: Read> BatchReader<R> {
                 let fresh = bytes.get(scanned..filled).unwrap_or_default();
                 let room = max - batch.ends.len();
                 for at in memchr::memchr_iter(b'\n', fresh).take(room) {
-                    let line = end_line(bytes, &mut batch.ends, scanned + at + 1);
-                    if line.len() > self.max_line {
-                        batch.long.push(batch.ends.len() - 1);
-                    }
+                    end_line(
+                        bytes,
+                        &mut batch.ends,
+                        &mut batch.long,
+                        scanned + at + 1,
+                        self.max_line,
+                    );
                 }
                 scanned = filled;
                 let start = batch.ends.last().copied().unwrap_or(0);
@@ -754,10 +757,13 @@ impl<R: Read> BatchReader<R> {
                     self.skipping = false;
                     // A last line without a newline.
                     if batch.ends.last().copied().unwrap_or(0) < filled {
-                        let line = end_line(bytes, &mut batch.ends, filled);
-                        if line.len() > self.max_line {
-                            batch.long.push(batch.ends.len() - 1);
-                        }
+                        end_line(
+                            bytes,
+                            &mut batch.ends,
+                            &mut batch.long,
+                            filled,
+                            self.max_line,
+                        );
                     }
                 }
                 Ok(n) => filled += n,
@@ -786,11 +792,20 @@ impl<R: Read> BatchReader<R> {
     }
 }
 
-/// Ends the line that starts at the last of `ends` at `end`; returns it without its line ending.
-fn end_line<'b>(bytes: &'b [u8], ends: &mut Vec<usize>, end: usize) -> &'b [u8] {
+/// Ends the line that starts at the last of `ends` at `end`, listing it in `long` when it is
+/// longer than `max_line` without its line ending.
+fn end_line(
+    bytes: &[u8],
+    ends: &mut Vec<usize>,
+    long: &mut Vec<usize>,
+    end: usize,
+    max_line: usize,
+) {
     let start = ends.last().copied().unwrap_or(0);
+    if strip_line_ending(bytes.get(start..end).unwrap_or_default()).len() > max_line {
+        long.push(ends.len());
+    }
     ends.push(end);
-    strip_line_ending(bytes.get(start..end).unwrap_or_default())
 }
 
 /// A line without its `\n` or `\r\n` (or a lone final `\r`).
