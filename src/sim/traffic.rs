@@ -186,7 +186,9 @@ struct Plain<'a> {
 /// Reads a line as [`Plain`], in one pass and borrowing every string; `None` for any other line
 /// (which the general reader then reads, or explains).
 fn scan_plain(line: &[u8]) -> Option<Plain<'_>> {
-    let mut s = Scanner { line, at: 0 };
+    // One UTF-8 check of the whole line; every string is then a slice of it between two quotes.
+    let text = simdutf8::basic::from_utf8(line).ok()?;
+    let mut s = Scanner { text, at: 0 };
     // time, method, url, jwt, ip, country: unseen, `null`, or a string
     let mut fields: [Option<Option<&str>>; 6] = [None; 6];
     s.space();
@@ -194,7 +196,7 @@ fn scan_plain(line: &[u8]) -> Option<Plain<'_>> {
     s.space();
     if !s.eat(b'}') {
         loop {
-            let slot = match s.raw_string()? {
+            let slot = match s.string()?.as_bytes() {
                 b"time" => 0,
                 b"method" => 1,
                 b"url" => 2,
@@ -242,20 +244,24 @@ fn scan_plain(line: &[u8]) -> Option<Plain<'_>> {
 
 /// A cursor over a line for [`scan_plain`].
 struct Scanner<'a> {
-    line: &'a [u8],
+    text: &'a str,
     at: usize,
 }
 
 impl<'a> Scanner<'a> {
+    fn byte(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
     /// Skips JSON whitespace.
     fn space(&mut self) {
-        while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.line.get(self.at) {
+        while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.byte() {
             self.at += 1;
         }
     }
 
     fn eat(&mut self, byte: u8) -> bool {
-        let hit = self.line.get(self.at) == Some(&byte);
+        let hit = self.byte() == Some(byte);
         self.at += usize::from(hit);
         hit
     }
@@ -266,7 +272,8 @@ impl<'a> Scanner<'a> {
 
     fn eat_word(&mut self, word: &[u8]) -> bool {
         let hit = self
-            .line
+            .text
+            .as_bytes()
             .get(self.at..)
             .is_some_and(|r| r.starts_with(word));
         if hit {
@@ -275,37 +282,88 @@ impl<'a> Scanner<'a> {
         hit
     }
 
-    /// A string without escapes or control characters (which JSON forbids unescaped), UTF-8.
+    /// A string without escapes or control characters (which JSON forbids unescaped).
+    #[inline(always)]
     fn string(&mut self) -> Option<&'a str> {
-        simdutf8::basic::from_utf8(self.raw_string()?).ok()
-    }
-
-    /// [`Self::string`]'s bytes, not yet checked to be UTF-8.
-    fn raw_string(&mut self) -> Option<&'a [u8]> {
         if !self.eat(b'"') {
             return None;
         }
-        let rest = self.line.get(self.at..)?;
-        // Most strings are short: look at their first bytes before calling on `memchr`.
-        let len = match rest.iter().take(16).position(|&b| b == b'"') {
-            Some(len) => len,
-            None => memchr::memchr(b'"', rest.get(16..)?)? + 16,
-        };
-        let content = rest.get(..len)?;
-        if !plain_text(content) {
-            return None;
-        }
+        let len = plain_string_len(self.text.as_bytes().get(self.at..)?)?;
+        let content = self.text.get(self.at..self.at + len)?;
         self.at += len + 1;
         Some(content)
     }
 }
 
-/// Whether `bytes` hold no `\\` and no control character (written so that it compiles to vector
-/// compares: no early exit).
-fn plain_text(bytes: &[u8]) -> bool {
-    !bytes
-        .iter()
-        .fold(false, |odd, &b| odd | (b < 0x20) | (b == b'\\'))
+/// The length of the string body that opens `rest`, up to its closing quote; `None` when a
+/// backslash or a control character comes first, or no quote closes it.
+fn plain_string_len(rest: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    // Most strings end within their first sixteen bytes: eight at a time.
+    while at < 16 {
+        if let Some(end) = stop_in_word(rest, at) {
+            return end;
+        }
+        at += 8;
+    }
+    // Long strings (tokens) a block at a time, without an early exit inside a block so that the
+    // test compiles to vector compares; the block holding the first stop is searched below.
+    for block in rest.get(at..)?.chunks_exact(64) {
+        if block.iter().fold(0u8, |hits, &b| hits | u8::from(stops(b))) != 0 {
+            break;
+        }
+        at += 64;
+    }
+    loop {
+        if let Some(end) = stop_in_word(rest, at) {
+            return end;
+        }
+        at += 8;
+    }
+}
+
+/// The first byte that [`stops`] a plain string among the eight at `at` (bytes past the end of
+/// `rest` stop it too): `Some(Some(i))` when it is the closing quote at `i`, `Some(None)` when it
+/// is anything else, `None` when those eight bytes hold none.
+#[inline(always)]
+fn stop_in_word(rest: &[u8], at: usize) -> Option<Option<usize>> {
+    let Some(tail) = rest.get(at..) else {
+        return Some(None);
+    };
+    let word = match tail.first_chunk::<8>() {
+        Some(word) => *word,
+        None => {
+            let mut word = [0u8; 8];
+            for (w, &t) in word.iter_mut().zip(tail) {
+                *w = t;
+            }
+            word
+        }
+    };
+    let mask = stop_mask(u64::from_le_bytes(word));
+    if mask == 0 {
+        return None;
+    }
+    let i = at + (mask.trailing_zeros() / 8) as usize;
+    Some((rest.get(i) == Some(&b'"')).then_some(i))
+}
+
+/// The bytes that end a plain string: its closing quote, or what makes it not plain.
+fn stops(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// The eight bytes of `w` (little-endian) with the high bit set in the first byte that
+/// [`stops`] a plain string, and possibly in later ones; zero when none does. (The classic
+/// zero-byte and less-than tests: exact up to the first hit, which is all that is read.)
+fn stop_mask(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES * 0x80;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x;
+    let quote = zero(w ^ (ONES * u64::from(b'"')));
+    let backslash = zero(w ^ (ONES * u64::from(b'\\')));
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    (quote | backslash | control) & HIGH
 }
 
 /// Reads one line (without its line ending) numbered `line_no`.

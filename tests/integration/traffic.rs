@@ -512,7 +512,15 @@ mod fuzz {
                 40,
             ),
             cut in prop::option::weighted(0.05, 0usize..200),
+            // A token-long string with at most one character that makes it not plain, anywhere.
+            (long, at, odd) in (
+                "[A-Za-z0-9_.-]{0,300}",
+                0usize..300,
+                prop_oneof![8 => Just(""), 1 => Just("\t"), 1 => Just("\\"), 1 => Just("\""), 1 => Just("é"), 1 => Just("\u{1f}")],
+            ),
         ) {
+            let mut long = long;
+            long.insert_str(at.min(long.len()), odd);
             const NAMES: [&str; 8] = ["time", "method", "url", "jwt", "ip", "country", "headers", "t\\u0069me"];
             let value = |name: &str, k: usize| -> Value {
                 match (name, k) {
@@ -531,7 +539,8 @@ mod fuzz {
                     ("jwt", 4) => json!("a\tb"),
                     ("jwt", 5) => json!("a\u{1f}b"),
                     ("jwt", 6) => json!("é.ü"),
-                    ("jwt", _) => json!("aGVhZGVy.cGF5bG9hZA.c2ln"),
+                    ("jwt", 7) => json!("aGVhZGVy.cGF5bG9hZA.c2ln"),
+                    ("jwt", _) => json!(long),
                     ("ip", 3) => json!("::ffff:203.0.113.7"),
                     ("ip", 4) => json!("not-an-ip"),
                     ("ip", _) => json!("203.0.113.7"),
