@@ -471,9 +471,37 @@ fn url_and_time<'a>(
 
 /// An IPv4 or IPv6 address; an IPv4-mapped IPv6 address is that IPv4 address.
 fn ip_of(line_no: u64, ip: &str) -> Result<IpAddr, Unreadable> {
+    if let Some(v4) = dotted_quad(ip.as_bytes()) {
+        return Ok(IpAddr::V4(v4));
+    }
     ip.parse::<IpAddr>()
         .map(|ip| ip.to_canonical())
         .map_err(|_| Unreadable::new(line_no, UnreadableKind::BadIp, BAD_IP))
+}
+
+/// An IPv4 address written as the standard parser takes it (four decimal numbers up to 255, no
+/// leading zero), read without it; `None` for anything else, which that parser then reads.
+pub fn dotted_quad(ip: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = ip.split(|&b| b == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part.first() == Some(&b'0')) {
+            return None;
+        }
+        let mut n: u16 = 0;
+        for &d in part {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u16::from(d - b'0');
+        }
+        *octet = u8::try_from(n).ok()?;
+    }
+    parts
+        .next()
+        .is_none()
+        .then_some(std::net::Ipv4Addr::from(octets))
 }
 
 /// Host and pathname of an absolute `http`/`https` URL.
@@ -499,7 +527,7 @@ fn plain_url(url: &str) -> Option<ParsedUrl<'_>> {
     let (mut at, mut label) = (0, 0);
     loop {
         match bytes.get(at) {
-            Some(b'a'..=b'z' | b'0'..=b'9' | b'-') => {}
+            Some(&b) if class(b) & HOST != 0 => {}
             Some(b'.') => {
                 if !plain_label(bytes.get(label..at)?) {
                     return None;
@@ -523,17 +551,19 @@ fn plain_url(url: &str) -> Option<ParsedUrl<'_>> {
     at += 1;
     let mut segment = at;
     loop {
-        let b = bytes.get(at).copied();
-        if matches!(b, None | Some(b'/' | b'?' | b'#')) {
-            if matches!(bytes.get(segment..at)?, b"." | b"..") {
-                return None;
+        match bytes.get(at) {
+            Some(&b) if class(b) & PATH != 0 => {}
+            Some(b'.') => {}
+            Some(&b) if b != b'/' && b != b'?' && b != b'#' => return None,
+            b => {
+                if matches!(bytes.get(segment..at)?, b"." | b"..") {
+                    return None;
+                }
+                if b != Some(&b'/') {
+                    break;
+                }
+                segment = at + 1;
             }
-            segment = at + 1;
-            if b != Some(b'/') {
-                break;
-            }
-        } else if !b.is_some_and(url_safe) {
-            return None;
         }
         at += 1;
     }
@@ -543,9 +573,37 @@ fn plain_url(url: &str) -> Option<ParsedUrl<'_>> {
     })
 }
 
+/// [`URL_CLASSES`] bit: a host name byte of [`plain_url`] (`a-z 0-9 -`).
+const HOST: u8 = 1;
+/// [`URL_CLASSES`] bit: a path byte kept as it is ([`url_safe`]) other than `.` and `/`.
+const PATH: u8 = 2;
+
+/// [`HOST`] and [`PATH`] of every byte.
+// Evaluated at compile time, where an index out of bounds would fail the build.
+#[allow(clippy::indexing_slicing)]
+static URL_CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if matches!(c, b'a'..=b'z' | b'0'..=b'9' | b'-') {
+            t[b] |= HOST;
+        }
+        if url_safe(c) && c != b'.' && c != b'/' {
+            t[b] |= PATH;
+        }
+        b += 1;
+    }
+    t
+};
+
+fn class(b: u8) -> u8 {
+    URL_CLASSES.get(usize::from(b)).copied().unwrap_or(0)
+}
+
 /// Whether a WHATWG path keeps the byte as it is: ASCII letters and digits and
 /// `-._~!$&'()*+,;=:@/`.
-fn url_safe(c: u8) -> bool {
+const fn url_safe(c: u8) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,

@@ -10,8 +10,8 @@ use std::io::{BufRead, Cursor};
 use std::net::IpAddr;
 
 use edgeward::sim::traffic::{
-    BatchReader, RecordedRequest, TrafficReader, Unreadable, UnreadableKind, parse_general,
-    parse_line, parse_url, parse_url_general,
+    BatchReader, RecordedRequest, TrafficReader, Unreadable, UnreadableKind, dotted_quad,
+    parse_general, parse_line, parse_url, parse_url_general,
 };
 use serde_json::{Value, json};
 
@@ -577,6 +577,15 @@ mod fuzz {
             let text = text.replace("\\t", "\t");
             let general = if text.trim().is_empty() { parse_line(3, text.as_bytes()) } else { parse_general(3, &text) };
             prop_assert_eq!(parse_line(3, text.as_bytes()), general, "{:?}", text);
+        }
+
+        /// The dotted-quad fast path reads digits and dots exactly as the standard IPv4 parser:
+        /// the same address, or none (leading zeros, numbers over 255, parts missing or extra).
+        #[test]
+        fn the_dotted_quad_fast_path_reads_as_the_standard_parser(
+            ip in "[0-9.]{0,17}|([0-9]{1,4}\\.){3}[0-9]{1,4}|(25[0-9]\\.){3}25[0-9]",
+        ) {
+            prop_assert_eq!(dotted_quad(ip.as_bytes()), ip.parse::<std::net::Ipv4Addr>().ok(), "{:?}", ip);
         }
 
         /// The fast path for plain URLs gives exactly the WHATWG parser's host and path (or
