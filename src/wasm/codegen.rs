@@ -20,8 +20,10 @@
 //! in the input encoding; CIDR networks as 16 bytes; and the catalog facts as sorted tables
 //! searched by binary search — string fields as words `(entity << 32) | string address` per field,
 //! `owner` and `system` as `(entity << 32) | related`, group membership (transitive and direct) and
-//! `part_of` as `(entity << 32) | other`; principal bindings and templated targets as
-//! `[key string address, entity]` sorted by key bytes.
+//! `part_of` as `(entity << 32) | other`. Principal bindings and templated targets are hash
+//! tables of `[key string address, entity]` slots (a power of two of them, at most two-thirds
+//! full, linear probing; `layout::key_hash` is the hash the module computes on a probe), each
+//! laid out once however many routes share it.
 //!
 //! # Code
 //!

@@ -1,5 +1,5 @@
 //! Linear-memory layout: fixed scratch areas sized from the program, then one data segment of
-//! interned strings and sorted entity tables (see the module doc of `codegen` for the map).
+//! interned strings, sorted entity tables and string hash tables (see the module doc of `codegen` for the map).
 
 use std::collections::HashMap;
 
@@ -32,6 +32,8 @@ pub(crate) struct Layout {
     pub data: u32,
     bytes: Vec<u8>,
     strs: HashMap<Vec<u8>, u32>,
+    /// String tables laid out so far, by their entries (routes often share one).
+    tables: HashMap<Vec<(String, u32)>, (u32, u32)>,
 }
 
 fn align(x: u32, a: u32) -> u32 {
@@ -82,6 +84,7 @@ impl Layout {
             data,
             bytes: Vec::new(),
             strs: HashMap::new(),
+            tables: HashMap::new(),
         }
     }
 
@@ -146,25 +149,40 @@ impl Layout {
         (self.raw(&b, 8), w.len() as u32)
     }
 
-    /// A string-keyed table `[key address, entity]`, sorted by key bytes; returns `(address, count)`.
+    /// A string-keyed hash table for the module's `LookupStr`: a power of two of slots
+    /// `[key address, entity]` (keys as [`Self::string`] interns them), at most two-thirds
+    /// full, placed by [`key_hash`] with linear probing; an empty slot's entity is `u32::MAX`.
+    /// A key listed twice keeps its first entity; equal tables are laid out once. Returns
+    /// `(address, slot count - 1)`.
     pub fn string_table(&mut self, entries: &[(&str, u32)]) -> (u32, u32) {
         let mut sorted: Vec<(&str, u32)> = entries.to_vec();
         sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
         sorted.dedup_by(|a, b| a.0 == b.0);
-        let keys: Vec<u32> = sorted
+        let key: Vec<(String, u32)> = sorted.iter().map(|&(k, e)| (k.to_owned(), e)).collect();
+        if let Some(&laid) = self.tables.get(&key) {
+            return laid;
+        }
+        let size = (sorted.len() + sorted.len() / 2 + 1).next_power_of_two();
+        let mut slots = vec![(0u32, u32::MAX); size];
+        for &(key, entity) in &sorted {
+            let hash = key_hash(key.as_bytes());
+            let address = self.string(key.as_bytes());
+            let mut i = hash as usize & (size - 1);
+            while slots.get(i).is_some_and(|s| s.1 != u32::MAX) {
+                i = (i + 1) & (size - 1);
+            }
+            if let Some(s) = slots.get_mut(i) {
+                *s = (address, entity);
+            }
+        }
+        let b: Vec<u8> = slots
             .iter()
-            .map(|(k, _)| self.string(k.as_bytes()))
+            .flat_map(|&(k, e)| [k, e])
+            .flat_map(u32::to_le_bytes)
             .collect();
-        let b: Vec<u8> = keys
-            .iter()
-            .zip(&sorted)
-            .flat_map(|(k, (_, e))| {
-                let mut x = k.to_le_bytes().to_vec();
-                x.extend_from_slice(&e.to_le_bytes());
-                x
-            })
-            .collect();
-        (self.raw(&b, 8), sorted.len() as u32)
+        let laid = (self.raw(&b, 4), (size - 1) as u32);
+        self.tables.insert(key, laid);
+        laid
     }
 
     /// The data segment's bytes.
@@ -177,6 +195,26 @@ impl Layout {
     pub fn pages(&self) -> u64 {
         u64::from((self.here() + 8).div_ceil(PAGE).max(1))
     }
+}
+
+/// The multiplier of [`key_hash`] (and of the module's lookup, which computes the same hash).
+pub(crate) const KEY_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
+/// The rotation of [`key_hash`] after each multiplication.
+pub(crate) const KEY_ROT: i64 = 29;
+
+/// The hash of a string-table key: its length plus one times [`KEY_MUL`], then each eight bytes
+/// (little-endian, the last zero-padded) mixed in by xor, multiplication and rotation; the high
+/// half folded onto the low.
+pub(crate) fn key_hash(key: &[u8]) -> u32 {
+    let mut h = (key.len() as u64).wrapping_add(1).wrapping_mul(KEY_MUL);
+    for chunk in key.chunks(8) {
+        let mut w = [0u8; 8];
+        w.iter_mut().zip(chunk).for_each(|(w, &c)| *w = c);
+        h = (h ^ u64::from_le_bytes(w))
+            .wrapping_mul(KEY_MUL)
+            .rotate_left(KEY_ROT as u32);
+    }
+    (h ^ (h >> 32)) as u32
 }
 
 /// Key words of a relation: `(from << 32) | to`.

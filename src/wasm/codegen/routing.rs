@@ -188,14 +188,15 @@ impl Gen<'_> {
                 a.end();
             }
             if let Some(h) = &r.host {
-                let cmp = self.helper(Helper::CmpCi)?;
+                let eq = self.helper(Helper::EqCi)?;
                 let (p, n) = self.lay.str_bytes(h.as_bytes());
                 a.load32_at(host + 4)
                     .load32_at(host + 8)
                     .u32c(p)
                     .u32c(n)
                     .i32c(1)
-                    .call(cmp);
+                    .call(eq)
+                    .op(I::I32Eqz);
                 a.br_if_to(fail);
             }
             a.u32c(k).op(I::GlobalSet(G_ROUTE));

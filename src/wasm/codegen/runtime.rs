@@ -4,6 +4,7 @@
 use wasm_encoder::{BlockType, Instruction as I, ValType};
 
 use super::asm::Asm;
+use super::layout::{KEY_MUL, KEY_ROT};
 use super::{CodegenError, Gen};
 
 const I32: ValType = ValType::I32;
@@ -14,8 +15,8 @@ const I64: ValType = ValType::I64;
 pub(crate) enum Helper {
     /// `(a, al, b, bl) -> i32`: byte equality.
     Eq,
-    /// `(a, al, b, bl, fold) -> i32`: -1/0/1, bytes of `a` ASCII-lowercased when `fold`.
-    CmpCi,
+    /// `(a, al, b, bl, fold) -> i32`: equality, bytes of `a` ASCII-lowercased when `fold`.
+    EqCi,
     /// `(h, hl, n, nl) -> i32`
     Contains,
     StartsWith,
@@ -32,7 +33,8 @@ pub(crate) enum Helper {
     Find,
     /// `(table, n, key: i64) -> i32`
     HasPair,
-    /// `(table, n, s, sl, fold) -> i32`: the entity of a string-keyed table, or -1.
+    /// `(table, mask, s, sl, fold) -> i32`: the entity of a hashed string-keyed table
+    /// ([`super::layout::Layout::string_table`]), or -1.
     LookupStr,
     /// `(c) -> i32`: hex digit value or -1.
     Hex,
@@ -56,7 +58,7 @@ impl Helper {
                 (&[I32, I32, I32, I32], &[I32])
             }
             Helper::Glob | Helper::SetHas => (&[I32, I32, I32, I32], &[I32]),
-            Helper::CmpCi => (&[I32, I32, I32, I32, I32], &[I32]),
+            Helper::EqCi => (&[I32, I32, I32, I32, I32], &[I32]),
             Helper::NextChar | Helper::IpIn | Helper::PctDecode | Helper::Param => {
                 (&[I32, I32, I32], &[I32])
             }
@@ -102,87 +104,46 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
             bump(&mut a, pb, 8);
             bump(&mut a, al, -8);
             a.br_to(l).end().end();
-            let done = a.block(BlockType::Empty);
-            let l = a.loop_();
-            a.get(al).op(I::I32Eqz).br_if_to(done);
-            a.get(pa).ld8(0).get(pb).ld8(0).op(I::I32Ne);
-            ret_if(&mut a, 0);
-            bump(&mut a, pa, 1);
-            bump(&mut a, pb, 1);
-            bump(&mut a, al, -1);
-            a.br_to(l).end().end();
-            a.i32c(1);
+            // The last 0..7 bytes as one word each, the bytes past the end masked off (a word
+            // read at any byte of an area stays in memory).
+            a.get(al).op(I::I32Eqz);
+            ret_if(&mut a, 1);
+            a.get(pa).ld64(0).get(pb).ld64(0).op(I::I64Xor);
+            tail_mask(&mut a, al);
+            a.op(I::I64And).op(I::I64Eqz);
         }
-        Helper::CmpCi => {
+        Helper::EqCi => {
             let (pa, al, pb, bl, fold) = (0, 1, 2, 3, 4);
-            let (m, i, ca, cb) = (a.local(I32), a.local(I32), a.local(I32), a.local(I32));
-            a.get(al)
-                .get(bl)
-                .get(al)
-                .get(bl)
-                .op(I::I32LtU)
-                .op(I::Select)
-                .set(m);
-            // Eight bytes at a time while they are equal (`a` folded word-wise); the byte loop
-            // below then finds the first difference, as it would from the start.
             let (wa, h) = (a.local(I64), a.local(I64));
+            a.get(al).get(bl).op(I::I32Ne);
+            ret_if(&mut a, 0);
             let done = a.block(BlockType::Empty);
             let l = a.loop_();
-            a.get(m)
-                .get(i)
-                .op(I::I32Sub)
-                .i32c(8)
-                .op(I::I32LtU)
-                .br_if_to(done);
-            a.get(pa).get(i).op(I::I32Add).ld64(0).set(wa);
+            a.get(al).i32c(8).op(I::I32LtU).br_if_to(done);
+            a.get(pa).ld64(0).set(wa);
             a.get(fold);
             a.if_(BlockType::Empty);
             fold_word(&mut a, wa, h);
             a.end();
-            a.get(wa)
-                .get(pb)
-                .get(i)
-                .op(I::I32Add)
-                .ld64(0)
-                .op(I::I64Ne)
-                .br_if_to(done);
-            bump(&mut a, i, 8);
+            a.get(wa).get(pb).ld64(0).op(I::I64Ne);
+            ret_if(&mut a, 0);
+            bump(&mut a, pa, 8);
+            bump(&mut a, pb, 8);
+            bump(&mut a, al, -8);
             a.br_to(l).end().end();
-            let done = a.block(BlockType::Empty);
-            let l = a.loop_();
-            a.get(i).get(m).op(I::I32Eq).br_if_to(done);
-            a.get(pa).get(i).op(I::I32Add).ld8(0).set(ca);
-            a.get(fold)
-                .get(ca)
-                .i32c(65)
-                .op(I::I32Sub)
-                .i32c(26)
-                .op(I::I32LtU)
-                .op(I::I32And);
+            a.get(al).op(I::I32Eqz);
+            ret_if(&mut a, 1);
+            a.get(pa).ld64(0);
+            tail_mask(&mut a, al);
+            a.op(I::I64And).set(wa);
+            a.get(fold);
             a.if_(BlockType::Empty);
-            bump(&mut a, ca, 32);
+            fold_word(&mut a, wa, h);
             a.end();
-            a.get(pb).get(i).op(I::I32Add).ld8(0).set(cb);
-            a.get(ca).get(cb).op(I::I32Ne);
-            a.if_(BlockType::Empty);
-            a.i32c(-1)
-                .i32c(1)
-                .get(ca)
-                .get(cb)
-                .op(I::I32LtU)
-                .op(I::Select)
-                .ret();
-            a.end();
-            bump(&mut a, i, 1);
-            a.br_to(l).end().end();
-            a.i32c(-1)
-                .get(al)
-                .get(bl)
-                .op(I::I32Ne)
-                .get(al)
-                .get(bl)
-                .op(I::I32LtU);
-            a.op(I::Select);
+            // `wa` is masked already and folding keeps zero bytes zero
+            a.get(wa).get(pb).ld64(0);
+            tail_mask(&mut a, al);
+            a.op(I::I64And).op(I::I64Eq);
         }
         Helper::Contains => {
             let eq = g.helper(Helper::Eq)?;
@@ -338,50 +299,100 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
             }
         }
         Helper::LookupStr => {
-            let cmp = g.helper(Helper::CmpCi)?;
-            let (tab, n, s, sl, fold) = (0, 1, 2, 3, 4);
-            let (lo, mid, k, c) = (a.local(I32), a.local(I32), a.local(I32), a.local(I32));
+            // The key's hash as `layout::key_hash` computes it at build time (on the folded key
+            // when `fold`), then linear probing from its slot to the key or an empty slot; the
+            // table is never full.
+            let eq = g.helper(Helper::EqCi)?;
+            let (tab, mask, s, sl, fold) = (0, 1, 2, 3, 4);
+            let (h, w, t) = (a.local(I64), a.local(I64), a.local(I64));
+            let (i, e, slot) = (a.local(I32), a.local(I32), a.local(I32));
+            let mix = |a: &mut Asm| {
+                a.get(h)
+                    .get(w)
+                    .op(I::I64Xor)
+                    .i64c(KEY_MUL as i64)
+                    .op(I::I64Mul)
+                    .i64c(KEY_ROT)
+                    .op(I::I64Rotl)
+                    .set(h);
+            };
+            a.get(sl)
+                .op(I::I64ExtendI32U)
+                .i64c(1)
+                .op(I::I64Add)
+                .i64c(KEY_MUL as i64)
+                .op(I::I64Mul)
+                .set(h);
+            let done = a.block(BlockType::Empty);
             let l = a.loop_();
-            a.get(lo).get(n).op(I::I32GeU);
-            ret_if(&mut a, -1);
-            a.get(lo)
-                .get(n)
-                .op(I::I32Add)
-                .i32c(1)
-                .op(I::I32ShrU)
-                .set(mid);
+            a.get(sl)
+                .get(i)
+                .op(I::I32Sub)
+                .i32c(8)
+                .op(I::I32LtU)
+                .br_if_to(done);
+            a.get(s).get(i).op(I::I32Add).ld64(0).set(w);
+            a.get(fold);
+            a.if_(BlockType::Empty);
+            fold_word(&mut a, w, t);
+            a.end();
+            mix(&mut a);
+            bump(&mut a, i, 8);
+            a.br_to(l).end().end();
+            a.get(sl).get(i).op(I::I32Sub).set(e);
+            a.get(e);
+            a.if_(BlockType::Empty);
+            a.get(s).get(i).op(I::I32Add).ld64(0);
+            tail_mask(&mut a, e);
+            a.op(I::I64And).set(w);
+            a.get(fold);
+            a.if_(BlockType::Empty);
+            fold_word(&mut a, w, t);
+            a.end();
+            mix(&mut a);
+            a.end();
+            // i = hash (low half of h ^ h >> 32) & mask
+            a.get(h)
+                .get(h)
+                .i64c(32)
+                .op(I::I64ShrU)
+                .op(I::I64Xor)
+                .op(I::I32WrapI64)
+                .get(mask)
+                .op(I::I32And)
+                .set(i);
+            let l = a.loop_();
+            // slot i: [key address, entity] at tab + 8 i
             a.get(tab)
-                .get(mid)
+                .get(i)
                 .i32c(3)
                 .op(I::I32Shl)
                 .op(I::I32Add)
-                .ld32(0)
-                .set(k);
+                .tee(slot)
+                .ld32(4)
+                .i32c(-1)
+                .op(I::I32Eq);
+            ret_if(&mut a, -1);
             a.get(s)
                 .get(sl)
-                .get(k)
+                .get(slot)
+                .ld32(0)
                 .i32c(4)
                 .op(I::I32Add)
-                .get(k)
+                .get(slot)
+                .ld32(0)
                 .ld32(0)
                 .get(fold)
-                .call(cmp);
-            a.tee(c).op(I::I32Eqz);
+                .call(eq);
             a.if_(BlockType::Empty);
-            a.get(tab)
-                .get(mid)
-                .i32c(3)
-                .op(I::I32Shl)
+            a.get(slot).ld32(4).ret();
+            a.end();
+            a.get(i)
+                .i32c(1)
                 .op(I::I32Add)
-                .ld32(4)
-                .ret();
-            a.end();
-            a.get(c).i32c(0).op(I::I32GtS);
-            a.if_(BlockType::Empty);
-            a.get(mid).i32c(1).op(I::I32Add).set(lo);
-            a.else_();
-            a.get(mid).set(n);
-            a.end();
+                .get(mask)
+                .op(I::I32And)
+                .set(i);
             a.br_to(l).end();
             a.i32c(-1);
         }
@@ -591,6 +602,18 @@ fn has_byte(a: &mut Asm, w: u32, byte: u8) {
         .op(I::I64Xor)
         .op(I::I64And);
     a.i64c(HIGH).op(I::I64And);
+}
+
+/// Leaves the `i64` mask of the low `n` bytes of a word, `n` (an `i32` local) in 1..=7.
+fn tail_mask(a: &mut Asm, n: u32) {
+    a.i64c(1)
+        .get(n)
+        .op(I::I64ExtendI32U)
+        .i64c(3)
+        .op(I::I64Shl)
+        .op(I::I64Shl)
+        .i64c(1)
+        .op(I::I64Sub);
 }
 
 /// ASCII-lowercases the eight bytes in local `w` (bytes `A`..=`Z` gain `0x20`, every other byte,
