@@ -210,9 +210,9 @@ pub struct Decider {
 /// ([`Request::claims_mut`] copies them).
 struct ClaimsMemo {
     _claims: Arc<Claims>,
-    /// Where each claim slot's encoding ends in `bytes`, in slot order.
-    ends: Box<[u32]>,
-    /// The encodings back to back.
+    /// Where each claim slot's encoding ends (a little-endian `u32` per claim slot, in slot
+    /// order, counted from after them), then the encodings back to back: one allocation, so that
+    /// a decision for claims not seen lately waits for one cache miss here, not two.
     bytes: Box<[u8]>,
 }
 
@@ -276,28 +276,28 @@ impl Decider {
             .entry(Arc::as_ptr(&req.claims) as usize)
             .or_insert_with(|| {
                 let mut ends = Vec::new();
-                let mut bytes = Vec::new();
+                let mut encoded = Vec::new();
                 for slot in slots.iter().filter(|s| s.is_claim()) {
-                    abi::encode_slot(slot, req, &mut bytes);
-                    ends.push(bytes.len() as u32);
+                    abi::encode_slot(slot, req, &mut encoded);
+                    ends.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
                 }
+                ends.extend_from_slice(&encoded);
                 ClaimsMemo {
                     _claims: Arc::clone(&req.claims),
-                    ends: ends.into_boxed_slice(),
-                    bytes: bytes.into_boxed_slice(),
+                    bytes: ends.into_boxed_slice(),
                 }
             });
-        if memo.ends.len() != self.claim_slots {
+        let Some((ends, encoded)) = memo.bytes.split_at_checked(4 * self.claim_slots) else {
             return abi::encode_request(slots, req, out);
-        }
-        let mut ends = memo.ends.iter();
+        };
+        let mut ends = ends.chunks_exact(4);
         let mut start = 0;
         for slot in slots {
             if !slot.is_claim() {
                 abi::encode_slot(slot, req, out);
-            } else if let Some(&end) = ends.next() {
-                let end = end as usize;
-                out.extend_from_slice(memo.bytes.get(start..end).unwrap_or_default());
+            } else if let Some(end) = ends.next() {
+                let end = end.try_into().map_or(0, u32::from_le_bytes) as usize;
+                out.extend_from_slice(encoded.get(start..end).unwrap_or_default());
                 start = end;
             }
         }
