@@ -178,7 +178,6 @@ impl Compiled {
             capacity,
             slots: self.slots.clone(),
             claim_slots: self.slots.iter().filter(|s| s.is_claim()).count(),
-            buf: Vec::with_capacity(capacity),
             memo: HashMap::default(),
             called: false,
         })
@@ -197,7 +196,6 @@ pub struct Decider {
     slots: Vec<Slot>,
     /// How many of `slots` are claims.
     claim_slots: usize,
-    buf: Vec<u8>,
     /// The claim slots of recent claims values, encoded: see [`ClaimsMemo`].
     memo: HashMap<usize, ClaimsMemo, AddressHash>,
     /// Whether the last decision came from the module (so `edgeward_route` speaks for it).
@@ -214,6 +212,37 @@ struct ClaimsMemo {
     /// order, counted from after them), then the encodings back to back: one allocation, so that
     /// a decision for claims not seen lately waits for one cache miss here, not two.
     bytes: Box<[u8]>,
+}
+
+impl ClaimsMemo {
+    fn new(slots: &[Slot], req: &Request) -> ClaimsMemo {
+        let mut ends = Vec::new();
+        let mut encoded = Vec::new();
+        for slot in slots.iter().filter(|s| s.is_claim()) {
+            abi::encode_slot(slot, req, &mut encoded);
+            ends.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+        }
+        ends.extend_from_slice(&encoded);
+        ClaimsMemo {
+            _claims: Arc::clone(&req.claims),
+            bytes: ends.into_boxed_slice(),
+        }
+    }
+}
+
+/// Writes an encoding into the module's input buffer; `None` once it would not fit.
+struct Cursor<'m> {
+    buf: &'m mut [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn put(&mut self, bytes: &[u8]) -> Option<()> {
+        let end = self.at.checked_add(bytes.len())?;
+        self.buf.get_mut(self.at..end)?.copy_from_slice(bytes);
+        self.at = end;
+        Some(())
+    }
 }
 
 /// Hashes an address (the memo's key): one multiplication, the high bits kept.
@@ -255,54 +284,52 @@ const BAD_INPUT: Decision = Decision {
 };
 
 impl Decider {
-    /// Decides a request: encodes its slot values as the manifest lists them and runs the module.
+    /// Decides a request: encodes its slot values as the manifest lists them straight into the
+    /// module's input buffer and runs the module (`bad_input` without calling it when the
+    /// encoding does not fit `input_capacity`).
     pub fn decide(&mut self, req: &Request) -> Result<Decision, HostError> {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        self.encode(req, &mut buf);
-        let d = self.decide_encoded(&buf);
-        self.buf = buf;
-        d
+        self.called = false;
+        match self.encode_in_place(req)? {
+            Some(len) => self.run(len),
+            None => Ok(BAD_INPUT),
+        }
     }
 
-    /// [`abi::encode_request`], with the claim slots taken from the memo.
-    fn encode(&mut self, req: &Request, out: &mut Vec<u8>) {
+    /// [`abi::encode_request`] into the input buffer, with the claim slots copied from the memo
+    /// (a run of claim slots in one copy); the encoding's length, or `None` when it does not fit.
+    fn encode_in_place(&mut self, req: &Request) -> Result<Option<usize>, HostError> {
         if self.memo.len() >= MEMO_CAPACITY {
             self.memo.clear();
         }
-        let slots = &self.slots;
-        let memo = self
-            .memo
+        let Decider {
+            store,
+            memory,
+            slots,
+            memo,
+            input_addr,
+            capacity,
+            claim_slots,
+            ..
+        } = self;
+        let memo = memo
             .entry(Arc::as_ptr(&req.claims) as usize)
-            .or_insert_with(|| {
-                let mut ends = Vec::new();
-                let mut encoded = Vec::new();
-                for slot in slots.iter().filter(|s| s.is_claim()) {
-                    abi::encode_slot(slot, req, &mut encoded);
-                    ends.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
-                }
-                ends.extend_from_slice(&encoded);
-                ClaimsMemo {
-                    _claims: Arc::clone(&req.claims),
-                    bytes: ends.into_boxed_slice(),
-                }
-            });
-        let Some((ends, encoded)) = memo.bytes.split_at_checked(4 * self.claim_slots) else {
-            return abi::encode_request(slots, req, out);
-        };
-        let mut ends = ends.chunks_exact(4);
-        let mut start = 0;
-        for slot in slots {
-            if !slot.is_claim() {
-                abi::encode_slot(slot, req, out);
-            } else if let Some(end) = ends.next() {
-                let end = end.try_into().map_or(0, u32::from_le_bytes) as usize;
-                out.extend_from_slice(encoded.get(start..end).unwrap_or_default());
-                start = end;
-            }
-        }
+            .or_insert_with(|| ClaimsMemo::new(slots, req));
+        let input = memory
+            .data_mut(store)
+            .get_mut(*input_addr..)
+            .and_then(|m| m.get_mut(..*capacity))
+            .ok_or_else(|| HostError::Trap("the input buffer lies outside the memory".into()))?;
+        Ok(encode_into(
+            Cursor { buf: input, at: 0 },
+            slots,
+            memo,
+            *claim_slots,
+            req,
+        ))
     }
+}
 
+impl Decider {
     /// Decides an already encoded input buffer; longer than `input_capacity` is `bad_input`
     /// without calling the module.
     pub fn decide_encoded(&mut self, input: &[u8]) -> Result<Decision, HostError> {
@@ -313,9 +340,14 @@ impl Decider {
         self.memory
             .write(&mut self.store, self.input_addr, input)
             .map_err(|e| HostError::Trap(e.to_string()))?;
+        self.run(input.len())
+    }
+
+    /// Runs the module on the `len` bytes in its input buffer.
+    fn run(&mut self, len: usize) -> Result<Decision, HostError> {
         let word = self
             .decide
-            .call(&mut self.store, input.len() as i32)
+            .call(&mut self.store, len as i32)
             .map_err(|e| HostError::Trap(e.to_string()))?;
         self.called = true;
         Decision::from_word(word).ok_or(HostError::BadDecision(word))
@@ -329,4 +361,74 @@ impl Decider {
         let r = self.route.call(&mut self.store, ()).ok()?;
         u32::try_from(r).ok()
     }
+}
+
+/// Writes `req`'s encoding through `out` (see [`Decider::encode_in_place`]).
+fn encode_into(
+    mut out: Cursor,
+    slots: &[Slot],
+    memo: &ClaimsMemo,
+    claim_slots: usize,
+    req: &Request,
+) -> Option<usize> {
+    let Some((ends, encoded)) = memo.bytes.split_at_checked(4 * claim_slots) else {
+        // not reached: a memo holds every claim slot
+        let mut all = Vec::new();
+        abi::encode_request(slots, req, &mut all);
+        out.put(&all)?;
+        return Some(out.at);
+    };
+    let end_of = |claim: usize| {
+        claim
+            .checked_sub(1)
+            .and_then(|c| ends.get(4 * c..4 * c + 4))
+            .and_then(|e| e.try_into().ok())
+            .map_or(0, u32::from_le_bytes) as usize
+    };
+    let string = |out: &mut Cursor, s: &str| {
+        out.put(&[SlotType::String.tag()])?;
+        out.put(&(s.len() as u32).to_le_bytes())?;
+        out.put(s.as_bytes())
+    };
+    let (mut claim, mut run) = (0, None);
+    for slot in slots.iter() {
+        if slot.is_claim() {
+            run.get_or_insert(claim);
+            claim += 1;
+            continue;
+        }
+        if let Some(first) = run.take() {
+            out.put(encoded.get(end_of(first)..end_of(claim))?)?;
+        }
+        // as `abi::encode_slot` writes them
+        match &slot.source {
+            SlotSource::Method => string(&mut out, &req.method)?,
+            SlotSource::Host => string(&mut out, &req.host)?,
+            SlotSource::Path => string(&mut out, &req.path)?,
+            SlotSource::Time => {
+                out.put(&[SlotType::Int.tag()])?;
+                out.put(&req.time.to_le_bytes())?;
+            }
+            SlotSource::Country => match &req.country {
+                Some(c) => string(&mut out, c)?,
+                None => out.put(&[0])?,
+            },
+            SlotSource::Ip => match req.ip {
+                Some(ip) => {
+                    out.put(&[SlotType::Ip.tag()])?;
+                    out.put(&abi::ip16(ip).octets())?;
+                }
+                None => out.put(&[0])?,
+            },
+            SlotSource::Claim(_) => {
+                let mut one = Vec::new();
+                abi::encode_slot(slot, req, &mut one);
+                out.put(&one)?;
+            }
+        }
+    }
+    if let Some(first) = run {
+        out.put(encoded.get(end_of(first)..end_of(claim))?)?;
+    }
+    Some(out.at)
 }
