@@ -196,14 +196,17 @@ fn scan_plain(line: &[u8]) -> Option<Plain<'_>> {
     s.space();
     if !s.eat(b'}') {
         loop {
-            let slot = match s.string()?.as_bytes() {
-                b"time" => 0,
-                b"method" => 1,
-                b"url" => 2,
-                b"jwt" => 3,
-                b"ip" => 4,
-                b"country" => 5,
-                _ => return None,
+            let slot = match s.known_key() {
+                Some(slot) => slot,
+                None => match s.string()?.as_bytes() {
+                    b"time" => 0,
+                    b"method" => 1,
+                    b"url" => 2,
+                    b"jwt" => 3,
+                    b"ip" => 4,
+                    b"country" => 5,
+                    _ => return None,
+                },
             };
             s.space();
             s.expect(b':')?;
@@ -280,6 +283,34 @@ impl<'a> Scanner<'a> {
             self.at += word.len();
         }
         hit
+    }
+
+    /// The field a key names when it is written as one of the six keys exactly (quotes
+    /// included), read without scanning; `None` (nothing read) for any other key.
+    fn known_key(&mut self) -> Option<usize> {
+        const KEYS: [&[u8]; 6] = [
+            b"\"time\"",
+            b"\"method\"",
+            b"\"url\"",
+            b"\"jwt\"",
+            b"\"ip\"",
+            b"\"country\"",
+        ];
+        let rest = self.text.as_bytes().get(self.at..)?;
+        let slot = match rest.get(1)? {
+            b't' => 0,
+            b'm' => 1,
+            b'u' => 2,
+            b'j' => 3,
+            b'i' => 4,
+            b'c' => 5,
+            _ => return None,
+        };
+        let key = KEYS.get(slot)?;
+        rest.starts_with(key).then(|| {
+            self.at += key.len();
+            slot
+        })
     }
 
     /// A string without escapes or control characters (which JSON forbids unescaped).

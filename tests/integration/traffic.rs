@@ -504,7 +504,7 @@ mod fuzz {
             // Mostly the four fields a line needs, in any order, mostly well formed, then others.
             required in Just(vec![0usize, 1, 2, 3]).prop_shuffle(),
             dropped in prop::option::weighted(0.1, 0usize..4),
-            extra in prop::collection::vec((0usize..8, 0usize..10), 0..3),
+            extra in prop::collection::vec((0usize..11, 0usize..10), 0..3),
             kinds in prop::collection::vec(prop_oneof![3 => Just(99usize), 1 => 0usize..10], 4),
             array in prop::bool::weighted(0.05),
             spaces in prop::collection::vec(
@@ -521,7 +521,7 @@ mod fuzz {
         ) {
             let mut long = long;
             long.insert_str(at.min(long.len()), odd);
-            const NAMES: [&str; 8] = ["time", "method", "url", "jwt", "ip", "country", "headers", "t\\u0069me"];
+            const NAMES: [&str; 11] = ["time", "method", "url", "jwt", "ip", "country", "headers", "t\\u0069me", "timex", "i", "countryside"];
             let value = |name: &str, k: usize| -> Value {
                 match (name, k) {
                     (_, 0) => Value::Null,
