@@ -46,14 +46,6 @@ pub struct Side<'a> {
     pub engine: &'a dyn Engine,
 }
 
-/// A request decided on one side, with the token's principal when the token was valid there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Judged {
-    pub decided: Decided,
-    /// The token's `email`, else `common_name`, else `sub` (`None` when the token failed).
-    pub principal: Option<Arc<str>>,
-}
-
 /// Verifies `token` at the request's recorded time (through the worker's `cache`); when it holds,
 /// sets the request's claims to the token's and decides the request with `decider`.
 pub fn judge(
@@ -62,20 +54,30 @@ pub fn judge(
     decider: &mut dyn Decide,
     token: Option<&str>,
     request: &mut Request,
-) -> Result<Judged, EngineError> {
+) -> Result<Decided, EngineError> {
     match verifier.verify_cached(cache, token, request.time) {
         Ok(verified) => {
             request.claims = Arc::clone(&verified.claims);
-            Ok(Judged {
-                decided: Decided::Policy(decider.decide(request)?),
-                principal: verified.principal.clone(),
-            })
+            Ok(Decided::Policy(decider.decide(request)?))
         }
-        Err(reason) => Ok(Judged {
-            decided: Decided::Token(reason),
-            principal: None,
-        }),
+        Err(reason) => Ok(Decided::Token(reason)),
     }
+}
+
+/// The token's principal (its `email`, else `common_name`, else `sub`) when it holds at `now`;
+/// after [`judge`] on the same cache this is a cache hit. Asked only for the lines a report lists,
+/// so that deciding a line touches nothing it does not need.
+pub fn principal(
+    verifier: &Verifier,
+    cache: &mut TokenCache,
+    token: Option<&str>,
+    now: i64,
+) -> Option<Arc<str>> {
+    verifier
+        .verify_cached(cache, token, now)
+        .ok()?
+        .principal
+        .clone()
 }
 
 /// Why a replay stopped before the end of the traffic.

@@ -198,19 +198,19 @@ pub fn simulate<R: Read + Send>(
     };
     let work = |(cache, main, other, request): &mut Worker<'_>, rec: RecordedRequest<'_>| {
         rec.fill(request);
-        let judged = judge(
+        let decided = judge(
             side.verifier,
             cache,
             main.as_mut(),
             rec.token.as_deref(),
             request,
         )?;
-        let other = match (other, judged.decided) {
+        let other = match (other, decided) {
             (Some(o), Decided::Policy(_)) => Some(Decided::Policy(o.decide(request)?)),
             (Some(_), token_failure) => Some(token_failure),
             (None, _) => None,
         };
-        Ok((judged.decided, other))
+        Ok((decided, other))
     };
     let mut tally = Tally::default();
     let mut disagreement = None;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::Verdict;
 use super::engine::{Decide, EngineError, Policy};
-use super::replay::{Decided, ReplayError, Side, judge, replay};
+use super::replay::{Decided, ReplayError, Side, judge, principal, replay};
 use super::simulate::{UnreadableEntry, UnreadableLog};
 use super::traffic::RecordedRequest;
 use crate::input::Request;
@@ -132,9 +132,9 @@ pub fn whatif<R: Read + Send>(
         let token = rec.token.as_deref();
         let jb = judge(base_side.verifier, cb, b.as_mut(), token, request)?;
         let jh = judge(head_side.verifier, ch, h.as_mut(), token, request)?;
-        let diff = if jb.decided.is_allow() != jh.decided.is_allow() {
+        let diff = if jb.is_allow() != jh.is_allow() {
             Diff::Changed
-        } else if key(jb.decided, &base_policy.rules) != key(jh.decided, &head_policy.rules) {
+        } else if key(jb, &base_policy.rules) != key(jh, &head_policy.rules) {
             Diff::Moved
         } else {
             Diff::Same
@@ -142,12 +142,12 @@ pub fn whatif<R: Read + Send>(
         let decided = |d: Decided| matches!(d, Decided::Policy(_));
         let listed = (diff != Diff::Same).then(|| {
             // The route under head when its token held there, else under base.
-            let route = decided(jh.decided)
+            let route = decided(jh)
                 .then(|| h.last_route(request))
                 .flatten()
                 .and_then(|i| head_policy.route_label(i))
                 .or_else(|| {
-                    decided(jb.decided)
+                    decided(jb)
                         .then(|| b.last_route(request))
                         .flatten()
                         .and_then(|i| base_policy.route_label(i))
@@ -155,13 +155,15 @@ pub fn whatif<R: Read + Send>(
             Listed {
                 method: request.method.clone(),
                 url: rec.url.into_owned(),
-                principal: jh.principal.or(jb.principal).map(|p| p.to_string()),
+                principal: principal(head_side.verifier, ch, token, request.time)
+                    .or_else(|| principal(base_side.verifier, cb, token, request.time))
+                    .map(|p| p.to_string()),
                 route,
             }
         });
         Ok(Compared {
-            base: jb.decided,
-            head: jh.decided,
+            base: jb,
+            head: jh,
             diff,
             listed,
         })
