@@ -121,10 +121,7 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
             let l = a.loop_();
             a.get(al).i32c(8).op(I::I32LtU).br_if_to(done);
             a.get(pa).ld64(0).set(wa);
-            a.get(fold);
-            a.if_(BlockType::Empty);
-            fold_word(&mut a, wa, h);
-            a.end();
+            fold_if(&mut a, fold, wa, h);
             a.get(wa).get(pb).ld64(0).op(I::I64Ne);
             ret_if(&mut a, 0);
             bump(&mut a, pa, 8);
@@ -136,10 +133,7 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
             a.get(pa).ld64(0);
             tail_mask(&mut a, al);
             a.op(I::I64And).set(wa);
-            a.get(fold);
-            a.if_(BlockType::Empty);
-            fold_word(&mut a, wa, h);
-            a.end();
+            fold_if(&mut a, fold, wa, h);
             // `wa` is masked already and folding keeps zero bytes zero
             a.get(wa).get(pb).ld64(0);
             tail_mask(&mut a, al);
@@ -332,10 +326,7 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
                 .op(I::I32LtU)
                 .br_if_to(done);
             a.get(s).get(i).op(I::I32Add).ld64(0).set(w);
-            a.get(fold);
-            a.if_(BlockType::Empty);
-            fold_word(&mut a, w, t);
-            a.end();
+            fold_if(&mut a, fold, w, t);
             mix(&mut a);
             bump(&mut a, i, 8);
             a.br_to(l).end().end();
@@ -345,10 +336,7 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
             a.get(s).get(i).op(I::I32Add).ld64(0);
             tail_mask(&mut a, e);
             a.op(I::I64And).set(w);
-            a.get(fold);
-            a.if_(BlockType::Empty);
-            fold_word(&mut a, w, t);
-            a.end();
+            fold_if(&mut a, fold, w, t);
             mix(&mut a);
             a.end();
             // i = hash (low half of h ^ h >> 32) & mask
@@ -614,6 +602,14 @@ fn tail_mask(a: &mut Asm, n: u32) {
         .op(I::I64Shl)
         .i64c(1)
         .op(I::I64Sub);
+}
+
+/// [`fold_word`] when the `i32` local `fold` is non-zero.
+fn fold_if(a: &mut Asm, fold: u32, w: u32, h: u32) {
+    a.get(fold);
+    a.if_(BlockType::Empty);
+    fold_word(a, w, h);
+    a.end();
 }
 
 /// ASCII-lowercases the eight bytes in local `w` (bytes `A`..=`Z` gain `0x20`, every other byte,
