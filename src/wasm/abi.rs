@@ -147,60 +147,78 @@ pub fn encode_request(slots: &[Slot], req: &Request, out: &mut Vec<u8>) {
     }
 }
 
+/// Where an encoding goes: a growing vector, or a fixed buffer that refuses bytes past its end
+/// (`None`).
+pub trait Sink {
+    fn put(&mut self, bytes: &[u8]) -> Option<()>;
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) -> Option<()> {
+        self.extend_from_slice(bytes);
+        Some(())
+    }
+}
+
 /// Encodes one slot of a request (see [`encode_request`]).
 pub fn encode_slot(slot: &Slot, req: &Request, out: &mut Vec<u8>) {
-    fn string(out: &mut Vec<u8>, s: &str) {
-        out.push(SlotType::String.tag());
-        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        out.extend_from_slice(s.as_bytes());
+    // a vector takes every byte
+    let _ = encode_slot_into(slot, req, out);
+}
+
+/// [`encode_slot`] into any [`Sink`]; `None` when the sink refused bytes.
+pub fn encode_slot_into<S: Sink>(slot: &Slot, req: &Request, out: &mut S) -> Option<()> {
+    fn string<S: Sink>(out: &mut S, s: &str) -> Option<()> {
+        out.put(&[SlotType::String.tag()])?;
+        out.put(&(s.len() as u32).to_le_bytes())?;
+        out.put(s.as_bytes())
     }
-    {
-        match &slot.source {
-            SlotSource::Method => string(out, &req.method),
-            SlotSource::Host => string(out, &req.host),
-            SlotSource::Path => string(out, &req.path),
-            SlotSource::Country => match &req.country {
-                Some(c) => string(out, c),
-                None => out.push(0),
-            },
-            SlotSource::Time => {
-                out.push(SlotType::Int.tag());
-                out.extend_from_slice(&req.time.to_le_bytes());
-            }
-            SlotSource::Ip => match req.ip {
-                Some(ip) => {
-                    out.push(SlotType::Ip.tag());
-                    out.extend_from_slice(&ip16(ip).octets());
-                }
-                None => out.push(0),
-            },
-            SlotSource::Claim(name) => match (slot.ty, req.claims.get(name)) {
-                (SlotType::String, Some(ClaimValue::String(s))) => string(out, s),
-                (SlotType::Set, Some(ClaimValue::Set(items))) => {
-                    out.push(SlotType::Set.tag());
-                    out.extend_from_slice(&(items.len() as u32).to_le_bytes());
-                    for i in items {
-                        out.extend_from_slice(&(i.len() as u32).to_le_bytes());
-                        out.extend_from_slice(i.as_bytes());
-                    }
-                }
-                (SlotType::Set, Some(ClaimValue::String(s))) => {
-                    out.push(SlotType::Set.tag());
-                    out.extend_from_slice(&1u32.to_le_bytes());
-                    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-                    out.extend_from_slice(s.as_bytes());
-                }
-                (SlotType::Int, Some(ClaimValue::Int(i) | ClaimValue::Time(i))) => {
-                    out.push(SlotType::Int.tag());
-                    out.extend_from_slice(&i.to_le_bytes());
-                }
-                (SlotType::Bool, Some(ClaimValue::Bool(b))) => {
-                    out.push(SlotType::Bool.tag());
-                    out.push(u8::from(*b));
-                }
-                _ => out.push(0),
-            },
+    match &slot.source {
+        SlotSource::Method => string(out, &req.method),
+        SlotSource::Host => string(out, &req.host),
+        SlotSource::Path => string(out, &req.path),
+        SlotSource::Country => match &req.country {
+            Some(c) => string(out, c),
+            None => out.put(&[0]),
+        },
+        SlotSource::Time => {
+            out.put(&[SlotType::Int.tag()])?;
+            out.put(&req.time.to_le_bytes())
         }
+        SlotSource::Ip => match req.ip {
+            Some(ip) => {
+                out.put(&[SlotType::Ip.tag()])?;
+                out.put(&ip16(ip).octets())
+            }
+            None => out.put(&[0]),
+        },
+        SlotSource::Claim(name) => match (slot.ty, req.claims.get(name)) {
+            (SlotType::String, Some(ClaimValue::String(s))) => string(out, s),
+            (SlotType::Set, Some(ClaimValue::Set(items))) => {
+                out.put(&[SlotType::Set.tag()])?;
+                out.put(&(items.len() as u32).to_le_bytes())?;
+                for i in items {
+                    out.put(&(i.len() as u32).to_le_bytes())?;
+                    out.put(i.as_bytes())?;
+                }
+                Some(())
+            }
+            (SlotType::Set, Some(ClaimValue::String(s))) => {
+                out.put(&[SlotType::Set.tag()])?;
+                out.put(&1u32.to_le_bytes())?;
+                out.put(&(s.len() as u32).to_le_bytes())?;
+                out.put(s.as_bytes())
+            }
+            (SlotType::Int, Some(ClaimValue::Int(i) | ClaimValue::Time(i))) => {
+                out.put(&[SlotType::Int.tag()])?;
+                out.put(&i.to_le_bytes())
+            }
+            (SlotType::Bool, Some(ClaimValue::Bool(b))) => {
+                out.put(&[SlotType::Bool.tag()])?;
+                out.put(&[u8::from(*b)])
+            }
+            _ => out.put(&[0]),
+        },
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use wasmtime::{Config, Engine, InstancePre, Linker, Memory, Module, Store, TypedFunc};
 
-use super::abi::{self, Decision, Outcome};
+use super::abi::{self, Decision, Outcome, Sink};
 use super::manifest::{Manifest, ManifestError};
 use crate::input::{Claims, Request};
 use crate::ir::{Slot, SlotSource, SlotType};
@@ -236,7 +236,7 @@ struct Cursor<'m> {
     at: usize,
 }
 
-impl Cursor<'_> {
+impl Sink for Cursor<'_> {
     fn put(&mut self, bytes: &[u8]) -> Option<()> {
         let end = self.at.checked_add(bytes.len())?;
         self.buf.get_mut(self.at..end)?.copy_from_slice(bytes);
@@ -385,11 +385,6 @@ fn encode_into(
             .and_then(|e| e.try_into().ok())
             .map_or(0, u32::from_le_bytes) as usize
     };
-    let string = |out: &mut Cursor, s: &str| {
-        out.put(&[SlotType::String.tag()])?;
-        out.put(&(s.len() as u32).to_le_bytes())?;
-        out.put(s.as_bytes())
-    };
     let (mut claim, mut run) = (0, None);
     for slot in slots.iter() {
         if slot.is_claim() {
@@ -400,32 +395,7 @@ fn encode_into(
         if let Some(first) = run.take() {
             out.put(encoded.get(end_of(first)..end_of(claim))?)?;
         }
-        // as `abi::encode_slot` writes them
-        match &slot.source {
-            SlotSource::Method => string(&mut out, &req.method)?,
-            SlotSource::Host => string(&mut out, &req.host)?,
-            SlotSource::Path => string(&mut out, &req.path)?,
-            SlotSource::Time => {
-                out.put(&[SlotType::Int.tag()])?;
-                out.put(&req.time.to_le_bytes())?;
-            }
-            SlotSource::Country => match &req.country {
-                Some(c) => string(&mut out, c)?,
-                None => out.put(&[0])?,
-            },
-            SlotSource::Ip => match req.ip {
-                Some(ip) => {
-                    out.put(&[SlotType::Ip.tag()])?;
-                    out.put(&abi::ip16(ip).octets())?;
-                }
-                None => out.put(&[0])?,
-            },
-            SlotSource::Claim(_) => {
-                let mut one = Vec::new();
-                abi::encode_slot(slot, req, &mut one);
-                out.put(&one)?;
-            }
-        }
+        abi::encode_slot_into(slot, req, &mut out)?;
     }
     if let Some(first) = run {
         out.put(encoded.get(end_of(first)..end_of(claim))?)?;
