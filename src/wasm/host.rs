@@ -32,6 +32,11 @@ pub enum HostError {
     Trap(String),
     #[error("the module answered {0:#x}, which is no decision of ABI 1")]
     BadDecision(i64),
+    #[error(
+        "the module's input buffer ({capacity} bytes at {addr}, as its manifest's `input_capacity` \
+         says) does not fit in its memory"
+    )]
+    InputOutsideMemory { addr: usize, capacity: usize },
 }
 
 const EXPORTS: [&str; 5] = [
@@ -168,13 +173,20 @@ impl Compiled {
         let addr = input
             .call(&mut store, 0)
             .map_err(|e| HostError::Trap(e.to_string()))?;
+        let input_addr = addr as u32 as usize;
+        if input_addr.saturating_add(capacity) > memory.data_size(&store) {
+            return Err(HostError::InputOutsideMemory {
+                addr: input_addr,
+                capacity,
+            });
+        }
         Ok(Decider {
             store,
             memory,
             abi,
             decide,
             route,
-            input_addr: addr as u32 as usize,
+            input_addr,
             capacity,
             slots: self.slots.clone(),
             claim_slots: self.slots.iter().filter(|s| s.is_claim()).count(),
@@ -318,7 +330,10 @@ impl Decider {
             .data_mut(store)
             .get_mut(*input_addr..)
             .and_then(|m| m.get_mut(..*capacity))
-            .ok_or_else(|| HostError::Trap("the input buffer lies outside the memory".into()))?;
+            .ok_or(HostError::InputOutsideMemory {
+                addr: *input_addr,
+                capacity: *capacity,
+            })?;
         Ok(encode_into(
             Cursor { buf: input, at: 0 },
             slots,

@@ -1106,6 +1106,63 @@ fn bad_input_cases() {
     );
 }
 
+/// `bytes` with its `edgeward.manifest` section rewritten by `edit`, every other section as is.
+fn with_manifest(bytes: &[u8], edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    let mut module = wasm_encoder::Module::new();
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let payload = payload.unwrap();
+        if let wasmparser::Payload::CustomSection(c) = &payload
+            && c.name() == "edgeward.manifest"
+        {
+            let mut manifest: serde_json::Value = serde_json::from_slice(c.data()).unwrap();
+            edit(&mut manifest);
+            let data = serde_json::to_vec(&manifest).unwrap();
+            module.section(&wasm_encoder::CustomSection {
+                name: "edgeward.manifest".into(),
+                data: data.into(),
+            });
+        } else if let Some((id, range)) = payload.as_section() {
+            module.section(&wasm_encoder::RawSection {
+                id,
+                data: &bytes[range],
+            });
+        }
+    }
+    module.finish()
+}
+
+/// A module whose manifest claims an input buffer its memory cannot hold is refused when it is
+/// loaded, saying so, rather than failing request by request.
+#[test]
+fn an_input_capacity_past_the_memory_is_refused_on_load() {
+    let mut b = B::new();
+    let r = b.route("GET", None, "/x");
+    b.allow(r, "ok", None);
+    let bytes = compile(&b.build()).unwrap();
+    let same = with_manifest(&bytes, |_| {});
+    let c = Compiled::from_bytes(&same).unwrap();
+    assert_eq!(
+        c.decider()
+            .unwrap()
+            .decide(&req("GET", "a.dev", "/x"))
+            .unwrap()
+            .outcome,
+        Outcome::Allow
+    );
+    let lying = with_manifest(&bytes, |m| {
+        m["input_capacity"] = serde_json::json!(1u32 << 30)
+    });
+    let err = Compiled::from_bytes(&lying).err().unwrap();
+    assert!(
+        matches!(err, edgeward::wasm::HostError::InputOutsideMemory { capacity, .. } if capacity == 1 << 30),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("does not fit in its memory"),
+        "{err}"
+    );
+}
+
 #[test]
 fn raw_exports_never_trap_on_bad_lengths() {
     let mut b = B::new();
