@@ -151,6 +151,14 @@ pub fn encode_request(slots: &[Slot], req: &Request, out: &mut Vec<u8>) {
 /// (`None`).
 pub trait Sink {
     fn put(&mut self, bytes: &[u8]) -> Option<()>;
+
+    /// A string slot: the tag, the length as a little-endian `u32`, the bytes. A sink may write it
+    /// in one go (one bounds check instead of three).
+    fn string(&mut self, tag: u8, s: &[u8]) -> Option<()> {
+        let [a, b, c, d] = (s.len() as u32).to_le_bytes();
+        self.put(&[tag, a, b, c, d])?;
+        self.put(s)
+    }
 }
 
 impl Sink for Vec<u8> {
@@ -169,9 +177,7 @@ pub fn encode_slot(slot: &Slot, req: &Request, out: &mut Vec<u8>) {
 /// [`encode_slot`] into any [`Sink`]; `None` when the sink refused bytes.
 pub fn encode_slot_into<S: Sink>(slot: &Slot, req: &Request, out: &mut S) -> Option<()> {
     fn string<S: Sink>(out: &mut S, s: &str) -> Option<()> {
-        out.put(&[SlotType::String.tag()])?;
-        out.put(&(s.len() as u32).to_le_bytes())?;
-        out.put(s.as_bytes())
+        out.string(SlotType::String.tag(), s.as_bytes())
     }
     match &slot.source {
         SlotSource::Method => string(out, &req.method),
@@ -182,8 +188,8 @@ pub fn encode_slot_into<S: Sink>(slot: &Slot, req: &Request, out: &mut S) -> Opt
             None => out.put(&[0]),
         },
         SlotSource::Time => {
-            out.put(&[SlotType::Int.tag()])?;
-            out.put(&req.time.to_le_bytes())
+            let [a, b, c, d, e, f, g, h] = req.time.to_le_bytes();
+            out.put(&[SlotType::Int.tag(), a, b, c, d, e, f, g, h])
         }
         SlotSource::Ip => match req.ip {
             Some(ip) => {

@@ -189,6 +189,7 @@ impl Compiled {
             input_addr,
             capacity,
             slots: self.slots.clone(),
+            steps: plan(&self.slots),
             claim_slots: self.slots.iter().filter(|s| s.is_claim()).count(),
             memo: HashMap::default(),
             called: false,
@@ -206,6 +207,8 @@ pub struct Decider {
     input_addr: usize,
     capacity: usize,
     slots: Vec<Slot>,
+    /// How an encoding is written, slot by slot: see [`Step`].
+    steps: Vec<Step>,
     /// How many of `slots` are claims.
     claim_slots: usize,
     /// The claim slots of recent claims values, encoded: see [`ClaimsMemo`].
@@ -252,6 +255,19 @@ impl Sink for Cursor<'_> {
     fn put(&mut self, bytes: &[u8]) -> Option<()> {
         let end = self.at.checked_add(bytes.len())?;
         self.buf.get_mut(self.at..end)?.copy_from_slice(bytes);
+        self.at = end;
+        Some(())
+    }
+
+    fn string(&mut self, tag: u8, s: &[u8]) -> Option<()> {
+        let end = self.at.checked_add(5)?.checked_add(s.len())?;
+        let (head, body) = self
+            .buf
+            .get_mut(self.at..end)?
+            .split_first_chunk_mut::<5>()?;
+        let [a, b, c, d] = (s.len() as u32).to_le_bytes();
+        *head = [tag, a, b, c, d];
+        body.copy_from_slice(s);
         self.at = end;
         Some(())
     }
@@ -317,6 +333,7 @@ impl Decider {
             store,
             memory,
             slots,
+            steps,
             memo,
             input_addr,
             capacity,
@@ -336,7 +353,7 @@ impl Decider {
             })?;
         Ok(encode_into(
             Cursor { buf: input, at: 0 },
-            slots,
+            steps,
             memo,
             *claim_slots,
             req,
@@ -378,42 +395,57 @@ impl Decider {
     }
 }
 
+/// One step of writing a request's encoding, in slot order: a slot of the request itself, or a
+/// run of claim slots (`from..to`, counted among the claim slots) copied from the memo at once.
+/// Planned once per decider, so that encoding a request only walks the steps.
+#[derive(Debug, Clone)]
+enum Step {
+    Field(Slot),
+    Claims { from: usize, to: usize },
+}
+
+fn plan(slots: &[Slot]) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let mut claim = 0;
+    for slot in slots {
+        if !slot.is_claim() {
+            steps.push(Step::Field(slot.clone()));
+            continue;
+        }
+        match steps.last_mut() {
+            Some(Step::Claims { to, .. }) => *to += 1,
+            _ => steps.push(Step::Claims {
+                from: claim,
+                to: claim + 1,
+            }),
+        }
+        claim += 1;
+    }
+    steps
+}
+
 /// Writes `req`'s encoding through `out` (see [`Decider::encode_in_place`]).
 fn encode_into(
     mut out: Cursor,
-    slots: &[Slot],
+    steps: &[Step],
     memo: &ClaimsMemo,
     claim_slots: usize,
     req: &Request,
 ) -> Option<usize> {
-    let Some((ends, encoded)) = memo.bytes.split_at_checked(4 * claim_slots) else {
-        // not reached: a memo holds every claim slot
-        let mut all = Vec::new();
-        abi::encode_request(slots, req, &mut all);
-        out.put(&all)?;
-        return Some(out.at);
-    };
+    // a memo holds every claim slot
+    let (ends, encoded) = memo.bytes.split_at_checked(4 * claim_slots)?;
     let end_of = |claim: usize| {
         claim
             .checked_sub(1)
             .and_then(|c| ends.get(4 * c..4 * c + 4))
-            .and_then(|e| e.try_into().ok())
-            .map_or(0, u32::from_le_bytes) as usize
+            .and_then(|e| e.first_chunk::<4>())
+            .map_or(0, |e| u32::from_le_bytes(*e)) as usize
     };
-    let (mut claim, mut run) = (0, None);
-    for slot in slots.iter() {
-        if slot.is_claim() {
-            run.get_or_insert(claim);
-            claim += 1;
-            continue;
+    for step in steps {
+        match step {
+            Step::Field(slot) => abi::encode_slot_into(slot, req, &mut out)?,
+            Step::Claims { from, to } => out.put(encoded.get(end_of(*from)..end_of(*to))?)?,
         }
-        if let Some(first) = run.take() {
-            out.put(encoded.get(end_of(first)..end_of(claim))?)?;
-        }
-        abi::encode_slot_into(slot, req, &mut out)?;
-    }
-    if let Some(first) = run {
-        out.put(encoded.get(end_of(first)..end_of(claim))?)?;
     }
     Some(out.at)
 }

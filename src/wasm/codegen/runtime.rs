@@ -47,8 +47,6 @@ pub(crate) enum Helper {
     Split,
     /// `(who, owned) -> i32`: Backstage `isEntityOwner`.
     Owns,
-    /// `(pos, end, entry, spec) -> i32`: decodes one input slot (see `decode::slot_helper`).
-    Slot,
 }
 
 impl Helper {
@@ -68,7 +66,6 @@ impl Helper {
             Helper::Hex => (&[I32], &[I32]),
             Helper::Split => (&[I32, I32], &[I32]),
             Helper::Owns => (&[I32, I32], &[I32]),
-            Helper::Slot => (&[I32, I32, I32, I32], &[I32]),
         }
     }
 }
@@ -90,7 +87,6 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
     let n = h.sig().0.len() as u32;
     let mut a = Asm::new(n);
     match h {
-        Helper::Slot => return Ok(super::decode::slot_helper(g)),
         Helper::Eq => {
             let (pa, al, pb, bl) = (0, 1, 2, 3);
             a.get(al).get(bl).op(I::I32Ne);
