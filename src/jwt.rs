@@ -13,7 +13,7 @@ mod verify;
 
 pub use claims::{principal_of, type_claims};
 pub use jwks::{Jwks, JwksError};
-pub use verify::{TokenCache, Verifier};
+pub use verify::{TokenCache, TokenHint, Verifier};
 
 use crate::input::Claims;
 

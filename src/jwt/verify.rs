@@ -54,12 +54,49 @@ impl Checked {
 
 /// A worker's own cache of verdicts (see [`Verifier::verify_cached`]): bounded in entries and
 /// in token bytes, emptied when full.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct TokenCache {
     /// Token → its place in `entries` (one lookup per request).
     index: HashMap<Box<str>, usize, TailHash>,
-    entries: Vec<Result<Arc<Checked>, Reason>>,
+    entries: Vec<Entry>,
     bytes: usize,
+    /// Names this cache's present contents: drawn afresh when the cache is made or emptied,
+    /// never twice in a process, so that a [`TokenHint`] speaks only to the cache that gave it.
+    generation: u64,
+}
+
+impl Default for TokenCache {
+    fn default() -> Self {
+        TokenCache {
+            index: HashMap::default(),
+            entries: Vec::new(),
+            bytes: 0,
+            generation: next_generation(),
+        }
+    }
+}
+
+fn next_generation() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Where a [`TokenCache`] holds a token it was asked about ([`TokenCache::knows_plain`]), so that
+/// verifying the same token right after ([`Verifier::verify_hinted`]) needs no second lookup.
+/// Any other cache, or the same one once emptied, ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenHint {
+    generation: u64,
+    index: usize,
+    len: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    verdict: Result<Arc<Checked>, Reason>,
+    /// The token has no quote, backslash or control character: written in a JSON string, it
+    /// stands for itself (see [`TokenCache::knows_plain`]).
+    plain: bool,
 }
 
 impl TokenCache {
@@ -68,6 +105,29 @@ impl TokenCache {
 
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether `token` is in the cache and plain (where: `Some`): a traffic reader that finds
+    /// these bytes between two quotes needs not check them for escapes and control characters
+    /// again.
+    pub fn knows_plain(&self, token: &str) -> Option<TokenHint> {
+        let &index = self.index.get(token)?;
+        self.entries
+            .get(index)
+            .is_some_and(|e| e.plain)
+            .then_some(TokenHint {
+                generation: self.generation,
+                index,
+                len: token.len(),
+            })
+    }
+
+    /// The entry a hint names, when it is this cache's and names a token as long as `token`
+    /// (the caller's token is the one the hint was given for; the length is a sanity check).
+    fn hinted(&self, hint: Option<TokenHint>, token: &str) -> Option<usize> {
+        let h = hint?;
+        (h.generation == self.generation && h.len == token.len() && h.index < self.entries.len())
+            .then_some(h.index)
     }
 }
 
@@ -213,13 +273,28 @@ impl Verifier {
         token: Option<&str>,
         now: i64,
     ) -> Result<&'c Verified, Reason> {
+        self.verify_hinted(cache, token, None, now)
+    }
+
+    /// [`Self::verify_cached`] with the hint the cache gave for this very token, if any (see
+    /// [`TokenHint`]).
+    pub fn verify_hinted<'c>(
+        &self,
+        cache: &'c mut TokenCache,
+        token: Option<&str>,
+        hint: Option<TokenHint>,
+        now: i64,
+    ) -> Result<&'c Verified, Reason> {
         let token = token.ok_or(Reason::MissingToken)?;
         if token.len() > MAX_TOKEN_BYTES {
             // Refused before any work, and never kept.
             return Err(Reason::Malformed);
         }
-        let index = match cache.index.get(token) {
-            Some(&i) => i,
+        let index = match cache
+            .hinted(hint, token)
+            .or_else(|| cache.index.get(token).copied())
+        {
+            Some(i) => i,
             None => {
                 // A verdict this worker just made is its own already; one made by another
                 // thread is copied, so that threads do not share reference counts per request.
@@ -233,14 +308,18 @@ impl Verifier {
                     cache.index.clear();
                     cache.entries.clear();
                     cache.bytes = 0;
+                    cache.generation = next_generation();
                 }
                 cache.bytes += token.len();
                 cache.index.insert(token.into(), cache.entries.len());
-                cache.entries.push(entry);
+                cache.entries.push(Entry {
+                    verdict: entry,
+                    plain: !token.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'),
+                });
                 cache.entries.len() - 1
             }
         };
-        match cache.entries.get(index) {
+        match cache.entries.get(index).map(|e| &e.verdict) {
             Some(Ok(checked)) => checked.at(now),
             Some(Err(reason)) => Err(*reason),
             None => Err(Reason::Malformed),

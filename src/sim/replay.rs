@@ -11,7 +11,7 @@ use super::Verdict;
 use super::engine::{Decide, Engine, EngineError};
 use super::traffic::{Batch, BatchReader, RecordedRequest, Unreadable};
 use crate::input::Request;
-use crate::jwt::{Reason, TokenCache, Verifier};
+use crate::jwt::{Reason, TokenCache, TokenHint, Verifier};
 use crate::wasm::abi::{Decision, Outcome};
 
 /// Lines handed to the workers at a time.
@@ -52,10 +52,10 @@ pub fn judge(
     verifier: &Verifier,
     cache: &mut TokenCache,
     decider: &mut dyn Decide,
-    token: Option<&str>,
+    (token, hint): (Option<&str>, Option<TokenHint>),
     request: &mut Request,
 ) -> Result<Decided, EngineError> {
-    match verifier.verify_cached(cache, token, request.time) {
+    match verifier.verify_hinted(cache, token, hint, request.time) {
         Ok(verified) => {
             request.claims = Arc::clone(&verified.claims);
             Ok(Decided::Policy(decider.decide(request)?))
@@ -136,16 +136,24 @@ fn read_batches<R: Read>(input: R, tx: SyncSender<Batch>, used: Receiver<Batch>)
 
 /// Replays `input` line by line.
 ///
-/// `make` builds one worker's state (its deciders); `work` turns a readable line into a result on
-/// a worker thread (the line is the worker's to keep or drop); `sink` receives every line's number
-/// in order, with its result or why it is unreadable. An I/O error while reading, or an engine
-/// failure, stops the replay.
-pub fn replay<R, S, T, M, W, K>(input: R, make: M, work: W, mut sink: K) -> Result<(), ReplayError>
+/// `make` builds one worker's state (its deciders); `known` tells from a worker's state which
+/// tokens are plain already (see [`Batch::parse_knowing`]); `work` turns a readable line into a
+/// result on a worker thread (the line is the worker's to keep or drop); `sink` receives every
+/// line's number in order, with its result or why it is unreadable. An I/O error while reading,
+/// or an engine failure, stops the replay.
+pub fn replay<R, S, T, M, N, W, K>(
+    input: R,
+    make: M,
+    known: N,
+    work: W,
+    mut sink: K,
+) -> Result<(), ReplayError>
 where
     R: Read + Send,
     S: Send,
     T: Send,
     M: Fn() -> Result<S, EngineError> + Sync,
+    N: Fn(&S, &str) -> Option<TokenHint> + Sync,
     W: Fn(&mut S, RecordedRequest) -> Result<T, EngineError> + Sync,
     K: FnMut(u64, Result<T, Unreadable>),
 {
@@ -158,23 +166,24 @@ where
         let (tx, rx) = sync_channel::<Batch>(2);
         let (used_tx, used) = channel::<Batch>();
         scope.spawn(move || read_batches(input, tx, used));
-        consume(&rx, &used_tx, &pool, threads, &work, &mut sink)
+        consume(&rx, &used_tx, &pool, threads, (&known, &work), &mut sink)
         // Returning drops `rx`: a reader still sending stops.
     })
 }
 
-fn consume<S, T, M, W, K>(
+fn consume<S, T, M, N, W, K>(
     rx: &Receiver<Batch>,
     used: &Sender<Batch>,
     pool: &Pool<S, M>,
     threads: usize,
-    work: &W,
+    (known, work): (&N, &W),
     sink: &mut K,
 ) -> Result<(), ReplayError>
 where
     S: Send,
     T: Send,
     M: Fn() -> Result<S, EngineError> + Sync,
+    N: Fn(&S, &str) -> Option<TokenHint> + Sync,
     W: Fn(&mut S, RecordedRequest) -> Result<T, EngineError> + Sync,
     K: FnMut(u64, Result<T, Unreadable>),
 {
@@ -196,7 +205,7 @@ where
                 let out = part
                     .map(|i| {
                         let line = batch.line(i);
-                        match batch.parse(i) {
+                        match batch.parse_knowing(i, &|raw| known(&state, raw)) {
                             Ok(rec) => match work(&mut state, rec) {
                                 Ok(t) => Ok((line, Ok(t))),
                                 Err(error) => Err(ReplayError::Engine { line, error }),

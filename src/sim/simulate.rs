@@ -202,7 +202,7 @@ pub fn simulate<R: Read + Send>(
             side.verifier,
             cache,
             main.as_mut(),
-            rec.token.as_deref(),
+            (rec.token.as_deref(), rec.token_hint),
             request,
         )?;
         let other = match (other, decided) {
@@ -214,7 +214,8 @@ pub fn simulate<R: Read + Send>(
     };
     let mut tally = Tally::default();
     let mut disagreement = None;
-    replay(input, make, work, |line, result| match result {
+    let known = |(cache, ..): &Worker<'_>, raw: &str| cache.knows_plain(raw);
+    replay(input, make, known, work, |line, result| match result {
         Ok((d, other)) => {
             tally.add(d);
             on_line(LineResult::Decided(line, d));

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use serde_json::{Map, Value};
 
 use crate::input::Request;
+use crate::jwt::TokenHint;
 
 /// One readable line of recorded traffic. Its strings are borrowed from the line when the line
 /// holds them as they are (no escapes), else owned.
@@ -25,6 +26,9 @@ pub struct RecordedRequest<'a> {
     /// `authorization: Bearer`, the `CF_Authorization` cookie), even when it is
     /// empty (`Some("")`) or invalid; `None` when there is no source.
     pub token: Option<Cow<'a, str>>,
+    /// Where the worker's token cache holds the token, when the reader asked it (see
+    /// [`parse_line_knowing`]).
+    pub token_hint: Option<TokenHint>,
     /// An IPv4-mapped IPv6 address is that IPv4 address.
     pub ip: Option<IpAddr>,
     pub country: Option<Cow<'a, str>>,
@@ -78,6 +82,7 @@ impl RecordedRequest<'_> {
             url: own(self.url),
             parsed: self.parsed.into_owned(),
             token: self.token.map(own),
+            token_hint: self.token_hint,
             ip: self.ip,
             country: self.country.map(own),
         }
@@ -179,18 +184,21 @@ struct Plain<'a> {
     method: &'a str,
     url: &'a str,
     jwt: &'a str,
+    /// The token was known plain: where the worker's cache holds it.
+    hint: Option<TokenHint>,
     ip: Option<&'a str>,
     country: Option<&'a str>,
 }
 
 /// Reads a line as [`Plain`], in one pass and borrowing every string; `None` for any other line
 /// (which the general reader then reads, or explains).
-fn scan_plain(line: &[u8]) -> Option<Plain<'_>> {
+fn scan_plain<'l>(line: &'l [u8], known: &dyn Fn(&str) -> Option<TokenHint>) -> Option<Plain<'l>> {
     // One UTF-8 check of the whole line; every string is then a slice of it between two quotes.
     let text = simdutf8::basic::from_utf8(line).ok()?;
     let mut s = Scanner { text, at: 0 };
     // time, method, url, jwt, ip, country: unseen, `null`, or a string
     let mut fields: [Option<Option<&str>>; 6] = [None; 6];
+    let mut hint = None;
     s.space();
     s.expect(b'{')?;
     s.space();
@@ -213,6 +221,10 @@ fn scan_plain(line: &[u8]) -> Option<Plain<'_>> {
             s.space();
             let value = if slot >= 4 && s.eat_word(b"null") {
                 None
+            } else if slot == 3 {
+                let (token, h) = s.token(known)?;
+                hint = h;
+                Some(token)
             } else {
                 Some(s.string()?)
             };
@@ -240,6 +252,7 @@ fn scan_plain(line: &[u8]) -> Option<Plain<'_>> {
         method: method??,
         url: url??,
         jwt: jwt??,
+        hint,
         ip: ip.flatten(),
         country: country.flatten(),
     })
@@ -311,6 +324,25 @@ impl<'a> Scanner<'a> {
             self.at += key.len();
             slot
         })
+    }
+
+    /// A token: [`Scanner::string`], except that a token `known` to be plain (one the worker
+    /// has seen and found free of escapes and control characters) is taken up to the next quote
+    /// without checking its bytes again: those bytes are the known token's, so they are plain too.
+    fn token(
+        &mut self,
+        known: &dyn Fn(&str) -> Option<TokenHint>,
+    ) -> Option<(&'a str, Option<TokenHint>)> {
+        let rest = self.text.as_bytes().get(self.at..)?;
+        if rest.first() == Some(&b'"')
+            && let Some(len) = rest.get(1..).and_then(|r| memchr::memchr(b'"', r))
+            && let Some(raw) = self.text.get(self.at + 1..self.at + 1 + len)
+            && let Some(hint) = known(raw)
+        {
+            self.at += len + 2;
+            return Some((raw, Some(hint)));
+        }
+        Some((self.string()?, None))
     }
 
     /// A string without escapes or control characters (which JSON forbids unescaped).
@@ -399,12 +431,22 @@ fn stop_mask(w: u64) -> u64 {
 
 /// Reads one line (without its line ending) numbered `line_no`.
 pub fn parse_line(line_no: u64, bytes: &[u8]) -> Result<RecordedRequest<'_>, Unreadable> {
+    parse_line_knowing(line_no, bytes, &|_| None)
+}
+
+/// [`parse_line`], told which tokens are plain already (see [`Scanner::token`]): it reads
+/// every line as `parse_line` does, only sooner when a line's token is one of them.
+pub fn parse_line_knowing<'l>(
+    line_no: u64,
+    bytes: &'l [u8],
+    known: &dyn Fn(&str) -> Option<TokenHint>,
+) -> Result<RecordedRequest<'l>, Unreadable> {
     use UnreadableKind as K;
     let fail = |kind, error: &str| Unreadable::new(line_no, kind, error);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(fail(K::Blank, "blank line"));
     }
-    if let Some(plain) = scan_plain(bytes) {
+    if let Some(plain) = scan_plain(bytes, known) {
         let (parsed, time) = url_and_time(line_no, plain.url, Some(plain.time))?;
         return Ok(RecordedRequest {
             line: line_no,
@@ -413,6 +455,7 @@ pub fn parse_line(line_no: u64, bytes: &[u8]) -> Result<RecordedRequest<'_>, Unr
             url: Cow::Borrowed(plain.url),
             parsed,
             token: Some(Cow::Borrowed(plain.jwt)),
+            token_hint: plain.hint,
             ip: plain.ip.map(|ip| ip_of(line_no, ip)).transpose()?,
             country: plain.country.map(Cow::Borrowed),
         });
@@ -476,6 +519,7 @@ pub fn parse_general(line_no: u64, text: &str) -> Result<RecordedRequest<'static
         url: Cow::Owned(url.to_owned()),
         parsed: parsed.into_owned(),
         token: token.map(Cow::Owned),
+        token_hint: None,
         ip,
         country: country.map(Cow::Owned),
     })
@@ -1011,6 +1055,15 @@ impl Batch {
 
     /// Line `i` of the batch, parsed.
     pub fn parse(&self, i: usize) -> Result<RecordedRequest<'_>, Unreadable> {
+        self.parse_knowing(i, &|_| None)
+    }
+
+    /// [`Batch::parse`] through [`parse_line_knowing`].
+    pub fn parse_knowing(
+        &self,
+        i: usize,
+        known: &dyn Fn(&str) -> Option<TokenHint>,
+    ) -> Result<RecordedRequest<'_>, Unreadable> {
         if !self.long.is_empty() && self.is_too_long(i) {
             return Err(Unreadable::new(
                 self.line(i),
@@ -1018,7 +1071,7 @@ impl Batch {
                 format!("line longer than {} bytes", self.max_line),
             ));
         }
-        parse_line(self.line(i), self.bytes(i))
+        parse_line_knowing(self.line(i), self.bytes(i), known)
     }
 }
 

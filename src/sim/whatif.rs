@@ -130,8 +130,20 @@ pub fn whatif<R: Read + Send>(
     let work = |([cb, ch], b, h, request): &mut Worker<'_>, rec: RecordedRequest<'_>| {
         rec.fill(request);
         let token = rec.token.as_deref();
-        let jb = judge(base_side.verifier, cb, b.as_mut(), token, request)?;
-        let jh = judge(head_side.verifier, ch, h.as_mut(), token, request)?;
+        let jb = judge(
+            base_side.verifier,
+            cb,
+            b.as_mut(),
+            (token, rec.token_hint),
+            request,
+        )?;
+        let jh = judge(
+            head_side.verifier,
+            ch,
+            h.as_mut(),
+            (token, rec.token_hint),
+            request,
+        )?;
         let diff = if jb.is_allow() != jh.is_allow() {
             Diff::Changed
         } else if key(jb, &base_policy.rules) != key(jh, &head_policy.rules) {
@@ -170,7 +182,10 @@ pub fn whatif<R: Read + Send>(
     };
     let mut r = WhatifReport::default();
     let mut unreadable = UnreadableLog::default();
-    replay(input, make, work, |line, result| {
+    let known = |([cb, ch], ..): &Worker<'_>, raw: &str| {
+        cb.knows_plain(raw).or_else(|| ch.knows_plain(raw))
+    };
+    replay(input, make, known, work, |line, result| {
         r.total += 1;
         match result {
             Err(u) => unreadable.add(&u),

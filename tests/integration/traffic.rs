@@ -9,11 +9,21 @@
 use std::io::{BufRead, Cursor};
 use std::net::IpAddr;
 
+use edgeward::jwt::{Jwks, Profile, TokenCache, Verifier};
 use edgeward::sim::traffic::{
     BatchReader, RecordedRequest, TrafficReader, Unreadable, UnreadableKind, dotted_quad,
-    parse_general, parse_line, parse_url, parse_url_general,
+    parse_general, parse_line, parse_line_knowing, parse_url, parse_url_general,
 };
 use serde_json::{Value, json};
+
+/// A verifier of no keys: every token it sees is cached (as malformed or with a bad key).
+fn plain_verifier() -> Verifier {
+    Verifier::new(
+        Jwks::parse(r#"{"keys":[]}"#).unwrap(),
+        Profile::default(),
+        Vec::new(),
+    )
+}
 
 fn line(v: Value) -> Result<RecordedRequest<'static>, Unreadable> {
     parse_line(7, v.to_string().as_bytes()).map(RecordedRequest::into_owned)
@@ -576,7 +586,17 @@ mod fuzz {
             // The JSON escapes above become raw characters when written into the line.
             let text = text.replace("\\t", "\t");
             let general = if text.trim().is_empty() { parse_line(3, text.as_bytes()) } else { parse_general(3, &text) };
-            prop_assert_eq!(parse_line(3, text.as_bytes()), general, "{:?}", text);
+            prop_assert_eq!(parse_line(3, text.as_bytes()), general.clone(), "{:?}", text);
+            // The same, with a token cache that holds every token the line may carry: the plain
+            // ones are taken without a check, the others are checked as before.
+            let verifier = plain_verifier();
+            let mut cache = TokenCache::new();
+            for t in [long.as_str(), "", "a\tb", "a\u{1f}b", "é.ü", "aGVhZGVy.cGF5bG9hZA.c2ln"] {
+                let _ = verifier.verify_cached(&mut cache, Some(t), 0);
+            }
+            let knowing = parse_line_knowing(3, text.as_bytes(), &|raw| cache.knows_plain(raw))
+                .map(|r| RecordedRequest { token_hint: None, ..r });
+            prop_assert_eq!(knowing, general, "{:?} (knowing)", text);
         }
 
         /// The dotted-quad fast path reads digits and dots exactly as the standard IPv4 parser:

@@ -454,3 +454,43 @@ fn token_length_limit_is_16384_bytes() {
         }
     }
 }
+
+/// A cache knows a token as plain only once it holds it and the token has no quote, backslash or
+/// control character; its hint is heeded by that cache alone (another cache with a different
+/// token at the same place, of the same length, still decides the hinted token on its own).
+#[test]
+fn a_cache_knows_plain_tokens_and_heeds_only_its_own_hints() {
+    let verifier = kit_verifier();
+    let valid = rs256(&claims());
+    let mut a = TokenCache::new();
+    assert_eq!(a.knows_plain(&valid), None, "unseen");
+    assert_eq!(
+        verifier
+            .verify_cached(&mut a, Some(&valid), NOW)
+            .map(|_| ()),
+        Ok(())
+    );
+    let hint = a.knows_plain(&valid).expect("seen and plain");
+    for odd in ["\\", "\"", "\t", "\u{1f}"] {
+        let t = format!("{}{odd}", &valid[..valid.len() - 1]);
+        let _ = verifier.verify_cached(&mut a, Some(&t), NOW);
+        assert_eq!(a.knows_plain(&t), None, "{odd:?} is not plain");
+    }
+    // The hint on its own cache, then on another that holds a bad token of the same length first.
+    let got = verifier.verify_hinted(&mut a, Some(&valid), Some(hint), NOW);
+    assert_eq!(got.map(|_| ()), Ok(()));
+    let mut b = TokenCache::new();
+    let at = valid.len() - 10;
+    let flip = if &valid[at..=at] == "A" { "B" } else { "A" };
+    let bad = format!("{}{flip}{}", &valid[..at], &valid[at + 1..]);
+    assert_eq!(bad.len(), valid.len());
+    assert_eq!(
+        verifier.verify_cached(&mut b, Some(&bad), NOW).map(|_| ()),
+        Err(Reason::BadSignature)
+    );
+    let got = verifier.verify_hinted(&mut b, Some(&valid), Some(hint), NOW);
+    assert_eq!(got.map(|_| ()), Ok(()), "another cache's hint is ignored");
+    let hint_b = b.knows_plain(&bad).expect("seen and plain");
+    let got = verifier.verify_hinted(&mut a, Some(&bad), Some(hint_b), NOW);
+    assert_eq!(got.map(|_| ()), Err(Reason::BadSignature));
+}
