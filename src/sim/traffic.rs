@@ -557,26 +557,29 @@ fn ip_of(line_no: u64, ip: &str) -> Result<IpAddr, Unreadable> {
 /// An IPv4 address written as the standard parser takes it (four decimal numbers up to 255, no
 /// leading zero), read without it; `None` for anything else, which that parser then reads.
 pub fn dotted_quad(ip: &[u8]) -> Option<std::net::Ipv4Addr> {
+    // One pass: the number being read, its digit count, and the octets done.
     let mut octets = [0u8; 4];
-    let mut parts = ip.split(|&b| b == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part.first() == Some(&b'0')) {
-            return None;
-        }
-        let mut n: u16 = 0;
-        for &d in part {
-            if !d.is_ascii_digit() {
+    let (mut done, mut n, mut digits) = (0, 0u16, 0);
+    for &b in ip {
+        if b.is_ascii_digit() {
+            // a fourth digit, or a digit after a leading zero
+            if digits == 3 || (digits == 1 && n == 0) {
                 return None;
             }
-            n = n * 10 + u16::from(d - b'0');
+            n = n * 10 + u16::from(b - b'0');
+            digits += 1;
+        } else if b == b'.' && digits > 0 {
+            *octets.get_mut(done)? = u8::try_from(n).ok()?;
+            (done, n, digits) = (done + 1, 0, 0);
+        } else {
+            return None;
         }
-        *octet = u8::try_from(n).ok()?;
     }
-    parts
-        .next()
-        .is_none()
-        .then_some(std::net::Ipv4Addr::from(octets))
+    if done != 3 || digits == 0 {
+        return None;
+    }
+    *octets.get_mut(3)? = u8::try_from(n).ok()?;
+    Some(std::net::Ipv4Addr::from(octets))
 }
 
 /// Host and pathname of an absolute `http`/`https` URL.

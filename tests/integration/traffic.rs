@@ -603,7 +603,7 @@ mod fuzz {
         /// the same address, or none (leading zeros, numbers over 255, parts missing or extra).
         #[test]
         fn the_dotted_quad_fast_path_reads_as_the_standard_parser(
-            ip in "[0-9.]{0,17}|([0-9]{1,4}\\.){3}[0-9]{1,4}|(25[0-9]\\.){3}25[0-9]",
+            ip in "[0-9.]{0,17}|[0-9.+ a-]{0,8}|([0-9]{1,4}\\.){3}[0-9]{1,4}|(25[0-9]\\.){3}25[0-9]",
         ) {
             prop_assert_eq!(dotted_quad(ip.as_bytes()), ip.parse::<std::net::Ipv4Addr>().ok(), "{:?}", ip);
         }
