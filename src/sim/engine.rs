@@ -4,7 +4,9 @@
 //! reference interpreter over an [`ir::Program`](crate::ir::Program), or the compiled module run by
 //! the wasmtime host (the artifact that ships).
 
-use crate::input::{ClaimDecl, ClaimType, Request};
+use std::sync::Arc;
+
+use crate::input::{ClaimDecl, ClaimType, Claims, Request};
 use crate::ir::Program;
 use crate::wasm::abi::Decision;
 use crate::wasm::{Compiled, Decider, HostError, Manifest};
@@ -118,6 +120,18 @@ pub trait Decide: Send {
     /// Decides one request.
     fn decide(&mut self, req: &Request) -> Result<Decision, EngineError>;
 
+    /// Decides `req` with `claims` for its claims (whatever `req.claims` holds), so that a
+    /// replay need not put each token's claims into the request it reuses.
+    fn decide_with(
+        &mut self,
+        req: &Request,
+        claims: &Arc<Claims>,
+    ) -> Result<Decision, EngineError> {
+        let mut with = req.clone();
+        with.claims = Arc::clone(claims);
+        self.decide(&with)
+    }
+
     /// The manifest index of the route matched by the request this decider last decided (`req`).
     fn last_route(&mut self, req: &Request) -> Option<u32>;
 }
@@ -175,6 +189,16 @@ struct ModuleDecider(Decider);
 impl Decide for ModuleDecider {
     fn decide(&mut self, req: &Request) -> Result<Decision, EngineError> {
         self.0.decide(req).map_err(|e| EngineError(e.to_string()))
+    }
+
+    fn decide_with(
+        &mut self,
+        req: &Request,
+        claims: &Arc<Claims>,
+    ) -> Result<Decision, EngineError> {
+        self.0
+            .decide_with(req, claims)
+            .map_err(|e| EngineError(e.to_string()))
     }
 
     fn last_route(&mut self, _req: &Request) -> Option<u32> {

@@ -47,20 +47,26 @@ pub struct Side<'a> {
 }
 
 /// Verifies `token` at the request's recorded time (through the worker's `cache`); when it holds,
-/// sets the request's claims to the token's and decides the request with `decider`.
-pub fn judge(
+/// decides the request with the token's claims by `decider`, and by `also` when given (the two
+/// answers of `--cross-check`); a token failure is the answer of both. The request's own claims
+/// are not read.
+pub fn judge<'d>(
     verifier: &Verifier,
     cache: &mut TokenCache,
-    decider: &mut dyn Decide,
+    (decider, also): (&mut (dyn Decide + 'd), Option<&mut (dyn Decide + 'd)>),
     (token, hint): (Option<&str>, Option<TokenHint>),
-    request: &mut Request,
-) -> Result<Decided, EngineError> {
+    request: &Request,
+) -> Result<(Decided, Option<Decided>), EngineError> {
     match verifier.verify_hinted(cache, token, hint, request.time) {
         Ok(verified) => {
-            request.claims = Arc::clone(&verified.claims);
-            Ok(Decided::Policy(decider.decide(request)?))
+            let main = Decided::Policy(decider.decide_with(request, &verified.claims)?);
+            let also = match also {
+                Some(a) => Some(Decided::Policy(a.decide_with(request, &verified.claims)?)),
+                None => None,
+            };
+            Ok((main, also))
         }
-        Err(reason) => Ok(Decided::Token(reason)),
+        Err(reason) => Ok((Decided::Token(reason), also.map(|_| Decided::Token(reason)))),
     }
 }
 

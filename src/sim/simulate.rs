@@ -198,19 +198,13 @@ pub fn simulate<R: Read + Send>(
     };
     let work = |(cache, main, other, request): &mut Worker<'_>, rec: RecordedRequest<'_>| {
         rec.fill(request);
-        let decided = judge(
+        judge(
             side.verifier,
             cache,
-            main.as_mut(),
+            (main.as_mut(), other.as_deref_mut()),
             (rec.token.as_deref(), rec.token_hint),
             request,
-        )?;
-        let other = match (other, decided) {
-            (Some(o), Decided::Policy(_)) => Some(Decided::Policy(o.decide(request)?)),
-            (Some(_), token_failure) => Some(token_failure),
-            (None, _) => None,
-        };
-        Ok((decided, other))
+        )
     };
     let mut tally = Tally::default();
     let mut disagreement = None;

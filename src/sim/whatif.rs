@@ -130,17 +130,17 @@ pub fn whatif<R: Read + Send>(
     let work = |([cb, ch], b, h, request): &mut Worker<'_>, rec: RecordedRequest<'_>| {
         rec.fill(request);
         let token = rec.token.as_deref();
-        let jb = judge(
+        let (jb, _) = judge(
             base_side.verifier,
             cb,
-            b.as_mut(),
+            (b.as_mut(), None),
             (token, rec.token_hint),
             request,
         )?;
-        let jh = judge(
+        let (jh, _) = judge(
             head_side.verifier,
             ch,
-            h.as_mut(),
+            (h.as_mut(), None),
             (token, rec.token_hint),
             request,
         )?;

@@ -176,9 +176,6 @@ pub fn encode_slot(slot: &Slot, req: &Request, out: &mut Vec<u8>) {
 
 /// [`encode_slot`] into any [`Sink`]; `None` when the sink refused bytes.
 pub fn encode_slot_into<S: Sink>(slot: &Slot, req: &Request, out: &mut S) -> Option<()> {
-    fn string<S: Sink>(out: &mut S, s: &str) -> Option<()> {
-        out.string(SlotType::String.tag(), s.as_bytes())
-    }
     match &slot.source {
         SlotSource::Method => string(out, &req.method),
         SlotSource::Host => string(out, &req.host),
@@ -198,33 +195,48 @@ pub fn encode_slot_into<S: Sink>(slot: &Slot, req: &Request, out: &mut S) -> Opt
             }
             None => out.put(&[0]),
         },
-        SlotSource::Claim(name) => match (slot.ty, req.claims.get(name)) {
-            (SlotType::String, Some(ClaimValue::String(s))) => string(out, s),
-            (SlotType::Set, Some(ClaimValue::Set(items))) => {
-                out.put(&[SlotType::Set.tag()])?;
-                out.put(&(items.len() as u32).to_le_bytes())?;
-                for i in items {
-                    out.put(&(i.len() as u32).to_le_bytes())?;
-                    out.put(i.as_bytes())?;
-                }
-                Some(())
+        SlotSource::Claim(name) => encode_claim_into(slot.ty, req.claims.get(name), out),
+    }
+}
+
+/// A string slot holding `s`.
+fn string<S: Sink>(out: &mut S, s: &str) -> Option<()> {
+    out.string(SlotType::String.tag(), s.as_bytes())
+}
+
+/// A claim slot of type `ty` holding `value` (see [`encode_slot_into`]): absent when the claim
+/// is, or when its value is of a type the slot cannot take.
+pub fn encode_claim_into<S: Sink>(
+    ty: SlotType,
+    value: Option<&ClaimValue>,
+    out: &mut S,
+) -> Option<()> {
+    match (ty, value) {
+        (SlotType::String, Some(ClaimValue::String(s))) => string(out, s),
+        (SlotType::Set, Some(ClaimValue::Set(items))) => {
+            out.put(&[SlotType::Set.tag()])?;
+            out.put(&(items.len() as u32).to_le_bytes())?;
+            for i in items {
+                out.put(&(i.len() as u32).to_le_bytes())?;
+                out.put(i.as_bytes())?;
             }
-            (SlotType::Set, Some(ClaimValue::String(s))) => {
-                out.put(&[SlotType::Set.tag()])?;
-                out.put(&1u32.to_le_bytes())?;
-                out.put(&(s.len() as u32).to_le_bytes())?;
-                out.put(s.as_bytes())
-            }
-            (SlotType::Int, Some(ClaimValue::Int(i) | ClaimValue::Time(i))) => {
-                out.put(&[SlotType::Int.tag()])?;
-                out.put(&i.to_le_bytes())
-            }
-            (SlotType::Bool, Some(ClaimValue::Bool(b))) => {
-                out.put(&[SlotType::Bool.tag()])?;
-                out.put(&[u8::from(*b)])
-            }
-            _ => out.put(&[0]),
-        },
+            Some(())
+        }
+        (SlotType::Set, Some(ClaimValue::String(s))) => {
+            out.put(&[SlotType::Set.tag()])?;
+            out.put(&1u32.to_le_bytes())?;
+            out.put(&(s.len() as u32).to_le_bytes())?;
+            out.put(s.as_bytes())
+        }
+        (SlotType::Int, Some(ClaimValue::Int(i) | ClaimValue::Time(i))) => {
+            out.put(&[SlotType::Int.tag()])?;
+            out.put(&i.to_le_bytes())
+        }
+        (SlotType::Bool, Some(ClaimValue::Bool(b))) => {
+            out.put(&[SlotType::Bool.tag()])?;
+            out.put(&[u8::from(*b)])
+        }
+        _ => out.put(&[0]),
     }
 }
 

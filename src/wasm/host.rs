@@ -230,16 +230,19 @@ struct ClaimsMemo {
 }
 
 impl ClaimsMemo {
-    fn new(slots: &[Slot], req: &Request) -> ClaimsMemo {
+    fn new(slots: &[Slot], claims: &Arc<Claims>) -> ClaimsMemo {
         let mut ends = Vec::new();
         let mut encoded = Vec::new();
-        for slot in slots.iter().filter(|s| s.is_claim()) {
-            abi::encode_slot(slot, req, &mut encoded);
-            ends.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+        for slot in slots {
+            if let SlotSource::Claim(name) = &slot.source {
+                // a vector takes every byte
+                let _ = abi::encode_claim_into(slot.ty, claims.get(name), &mut encoded);
+                ends.extend_from_slice(&(encoded.len() as u32).to_le_bytes());
+            }
         }
         ends.extend_from_slice(&encoded);
         ClaimsMemo {
-            _claims: Arc::clone(&req.claims),
+            _claims: Arc::clone(claims),
             bytes: ends.into_boxed_slice(),
         }
     }
@@ -316,8 +319,19 @@ impl Decider {
     /// module's input buffer and runs the module (`bad_input` without calling it when the
     /// encoding does not fit `input_capacity`).
     pub fn decide(&mut self, req: &Request) -> Result<Decision, HostError> {
+        self.decide_with(req, &req.claims)
+    }
+
+    /// [`Decider::decide`] with `claims` for the request's claims (whatever `req.claims` holds):
+    /// a caller that keeps a token's claims needs not put them into the request, which would
+    /// touch their reference count on every request.
+    pub fn decide_with(
+        &mut self,
+        req: &Request,
+        claims: &Arc<Claims>,
+    ) -> Result<Decision, HostError> {
         self.called = false;
-        match self.encode_in_place(req)? {
+        match self.encode_in_place(req, claims)? {
             Some(len) => self.run(len),
             None => Ok(BAD_INPUT),
         }
@@ -325,7 +339,11 @@ impl Decider {
 
     /// [`abi::encode_request`] into the input buffer, with the claim slots copied from the memo
     /// (a run of claim slots in one copy); the encoding's length, or `None` when it does not fit.
-    fn encode_in_place(&mut self, req: &Request) -> Result<Option<usize>, HostError> {
+    fn encode_in_place(
+        &mut self,
+        req: &Request,
+        claims: &Arc<Claims>,
+    ) -> Result<Option<usize>, HostError> {
         if self.memo.len() >= MEMO_CAPACITY {
             self.memo.clear();
         }
@@ -341,8 +359,8 @@ impl Decider {
             ..
         } = self;
         let memo = memo
-            .entry(Arc::as_ptr(&req.claims) as usize)
-            .or_insert_with(|| ClaimsMemo::new(slots, req));
+            .entry(Arc::as_ptr(claims) as usize)
+            .or_insert_with(|| ClaimsMemo::new(slots, claims));
         let input = memory
             .data_mut(store)
             .get_mut(*input_addr..)

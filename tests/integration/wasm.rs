@@ -121,6 +121,38 @@ fn shared_claims_are_encoded_once_and_changes_are_seen() {
             agree(&mut ex, r);
         }
     }
+    // Claims given beside the request (as a replay does) decide as the same claims inside it,
+    // whatever the request itself carries.
+    let bare = req("POST", "payments.acme.dev", "/deploy/payments-api");
+    for _ in 0..2 {
+        for r in people.iter().chain([&jane, &nomfa]) {
+            let beside = ex.d.decide_with(
+                &Request {
+                    claims: Default::default(),
+                    ..r.clone()
+                },
+                &r.claims,
+            );
+            assert_eq!(beside.unwrap(), ex.d.decide(r).unwrap(), "{r:?}");
+            let other = ex.d.decide_with(&jane, &r.claims).unwrap();
+            assert_eq!(
+                other,
+                ex.d.decide(&Request {
+                    claims: r.claims.clone(),
+                    ..jane.clone()
+                })
+                .unwrap()
+            );
+        }
+        assert_eq!(
+            ex.d.decide_with(&bare, &jane.claims).unwrap(),
+            ex.d.decide(&Request {
+                claims: jane.claims.clone(),
+                ..bare.clone()
+            })
+            .unwrap()
+        );
+    }
 }
 
 #[test]
