@@ -97,6 +97,36 @@ struct Entry {
     /// The token has no quote, backslash or control character: written in a JSON string, it
     /// stands for itself (see [`TokenCache::knows_plain`]).
     plain: bool,
+    /// For a token that holds, with integer `exp` and `nbf` (or none): the request times at which
+    /// it holds, and its claims, kept here so that a request inside them touches nothing else.
+    window: Option<Window>,
+}
+
+#[derive(Debug)]
+struct Window {
+    /// `nbf - 60`: earlier is `not_yet_valid`.
+    from: i64,
+    /// `exp + 60`: later is `expired`.
+    until: i64,
+    claims: Arc<Claims>,
+}
+
+impl Window {
+    /// The window of a verdict whose time bounds are integers (or absent, or not numbers, which
+    /// bound nothing); `None` for a token that does not hold, or a bound written as a fraction
+    /// or beyond `i64`, which [`Checked::at`] then judges.
+    fn of(checked: &Checked) -> Option<Window> {
+        let verified = checked.rest.as_ref().ok()?;
+        let bound = |v: &Option<Value>, leeway: i64| match v {
+            Some(n @ Value::Number(_)) => n.as_i64().map(|n| Some(n.saturating_add(leeway))),
+            _ => Some(None),
+        };
+        Some(Window {
+            from: bound(&checked.nbf, -LEEWAY_SECONDS)?.unwrap_or(i64::MIN),
+            until: bound(&checked.exp, LEEWAY_SECONDS)?.unwrap_or(i64::MAX),
+            claims: Arc::clone(&verified.claims),
+        })
+    }
 }
 
 impl TokenCache {
@@ -285,6 +315,47 @@ impl Verifier {
         hint: Option<TokenHint>,
         now: i64,
     ) -> Result<&'c Verified, Reason> {
+        let index = self.entry(cache, token, hint)?;
+        match cache.entries.get(index).map(|e| &e.verdict) {
+            Some(Ok(checked)) => checked.at(now),
+            Some(Err(reason)) => Err(*reason),
+            None => Err(Reason::Malformed),
+        }
+    }
+
+    /// The claims of [`Self::verify_hinted`]'s verdict: what a replay decides with. A request
+    /// inside the token's time window is answered from the cache entry alone.
+    pub fn verify_claims<'c>(
+        &self,
+        cache: &'c mut TokenCache,
+        token: Option<&str>,
+        hint: Option<TokenHint>,
+        now: i64,
+    ) -> Result<&'c Arc<Claims>, Reason> {
+        let index = self.entry(cache, token, hint)?;
+        match cache.entries.get(index) {
+            Some(Entry {
+                window: Some(w), ..
+            }) if w.from <= now && now <= w.until => Ok(&w.claims),
+            Some(Entry {
+                verdict: Ok(checked),
+                ..
+            }) => checked.at(now).map(|v| &v.claims),
+            Some(Entry {
+                verdict: Err(reason),
+                ..
+            }) => Err(*reason),
+            None => Err(Reason::Malformed),
+        }
+    }
+
+    /// Where `cache` holds `token`'s verdict, made and kept there first when it holds none.
+    fn entry(
+        &self,
+        cache: &mut TokenCache,
+        token: Option<&str>,
+        hint: Option<TokenHint>,
+    ) -> Result<usize, Reason> {
         let token = token.ok_or(Reason::MissingToken)?;
         if token.len() > MAX_TOKEN_BYTES {
             // Refused before any work, and never kept.
@@ -313,17 +384,14 @@ impl Verifier {
                 cache.bytes += token.len();
                 cache.index.insert(token.into(), cache.entries.len());
                 cache.entries.push(Entry {
+                    window: entry.as_deref().ok().and_then(Window::of),
                     verdict: entry,
                     plain: !token.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'),
                 });
                 cache.entries.len() - 1
             }
         };
-        match cache.entries.get(index).map(|e| &e.verdict) {
-            Some(Ok(checked)) => checked.at(now),
-            Some(Err(reason)) => Err(*reason),
-            None => Err(Reason::Malformed),
-        }
+        Ok(index)
     }
 
     /// Everything but the time checks, on a payload whose signature holds: `aud`, `iss`, then

@@ -57,11 +57,11 @@ pub fn judge<'d>(
     (token, hint): (Option<&str>, Option<TokenHint>),
     request: &Request,
 ) -> Result<(Decided, Option<Decided>), EngineError> {
-    match verifier.verify_hinted(cache, token, hint, request.time) {
-        Ok(verified) => {
-            let main = Decided::Policy(decider.decide_with(request, &verified.claims)?);
+    match verifier.verify_claims(cache, token, hint, request.time) {
+        Ok(claims) => {
+            let main = Decided::Policy(decider.decide_with(request, claims)?);
             let also = match also {
-                Some(a) => Some(Decided::Policy(a.decide_with(request, &verified.claims)?)),
+                Some(a) => Some(Decided::Policy(a.decide_with(request, claims)?)),
                 None => None,
             };
             Ok((main, also))

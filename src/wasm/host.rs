@@ -224,9 +224,37 @@ pub struct Decider {
 struct ClaimsMemo {
     _claims: Arc<Claims>,
     /// Where each claim slot's encoding ends (a little-endian `u32` per claim slot, in slot
-    /// order, counted from after them), then the encodings back to back: one allocation, so that
-    /// a decision for claims not seen lately waits for one cache miss here, not two.
-    bytes: Box<[u8]>,
+    /// order, counted from after them), then the encodings back to back.
+    bytes: MemoBytes,
+}
+
+/// A memo's bytes: most claims encode in a few dozen bytes, kept in the memo table itself so
+/// that a decision for claims not seen lately waits for one cache miss there, not two.
+enum MemoBytes {
+    Inline { len: u8, bytes: [u8; INLINE_MEMO] },
+    Heap(Box<[u8]>),
+}
+
+const INLINE_MEMO: usize = 112;
+
+impl MemoBytes {
+    fn new(all: &[u8]) -> MemoBytes {
+        let mut bytes = [0u8; INLINE_MEMO];
+        match (bytes.get_mut(..all.len()), u8::try_from(all.len())) {
+            (Some(head), Ok(len)) => {
+                head.copy_from_slice(all);
+                MemoBytes::Inline { len, bytes }
+            }
+            _ => MemoBytes::Heap(all.into()),
+        }
+    }
+
+    fn get(&self) -> &[u8] {
+        match self {
+            MemoBytes::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            MemoBytes::Heap(b) => b,
+        }
+    }
 }
 
 impl ClaimsMemo {
@@ -243,7 +271,7 @@ impl ClaimsMemo {
         ends.extend_from_slice(&encoded);
         ClaimsMemo {
             _claims: Arc::clone(claims),
-            bytes: ends.into_boxed_slice(),
+            bytes: MemoBytes::new(&ends),
         }
     }
 }
@@ -451,7 +479,7 @@ fn encode_into(
     req: &Request,
 ) -> Option<usize> {
     // a memo holds every claim slot
-    let (ends, encoded) = memo.bytes.split_at_checked(4 * claim_slots)?;
+    let (ends, encoded) = memo.bytes.get().split_at_checked(4 * claim_slots)?;
     let end_of = |claim: usize| {
         claim
             .checked_sub(1)

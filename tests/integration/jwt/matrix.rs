@@ -494,3 +494,51 @@ fn a_cache_knows_plain_tokens_and_heeds_only_its_own_hints() {
     let got = verifier.verify_hinted(&mut a, Some(&bad), Some(hint_b), NOW);
     assert_eq!(got.map(|_| ()), Err(Reason::BadSignature));
 }
+
+/// The cache's time window gives exactly the verdict of the full check, at and around every
+/// bound, for integer bounds near the ends of `i64`, fractional ones, bounds past `i64`, and
+/// bounds that are not numbers.
+#[test]
+fn the_cached_time_window_answers_as_the_full_check() {
+    let verifier = kit_verifier();
+    let exps = [
+        json!(NOW),
+        json!(i64::MAX),
+        json!(i64::MAX - 30),
+        json!(i64::MIN),
+        json!(i64::MIN + 30),
+        json!(NOW as f64 + 0.5),
+        json!(u64::MAX),
+        json!("<remove>"),
+    ];
+    let nbfs = [
+        json!(NOW - 10),
+        json!(i64::MIN),
+        json!(i64::MIN + 30),
+        json!(i64::MAX),
+        json!(NOW as f64 - 0.5),
+        json!("<remove>"),
+    ];
+    let mut cache = TokenCache::new();
+    for exp in &exps {
+        for nbf in &nbfs {
+            let t = rs256(&with(json!({"exp": exp, "nbf": nbf})));
+            let mut times = vec![i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX];
+            for bound in [exp.as_i64(), nbf.as_i64(), Some(NOW)]
+                .into_iter()
+                .flatten()
+            {
+                for d in [-61, -60, -59, -1, 0, 1, 59, 60, 61] {
+                    times.push(bound.saturating_add(d));
+                }
+            }
+            for now in times {
+                let full = verifier.verify(Some(&t), now).map(|v| v.claims);
+                let windowed = verifier
+                    .verify_claims(&mut cache, Some(&t), None, now)
+                    .cloned();
+                assert_eq!(windowed, full, "exp {exp}, nbf {nbf}, at {now}");
+            }
+        }
+    }
+}
