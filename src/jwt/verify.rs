@@ -82,7 +82,7 @@ fn next_generation() -> u64 {
 }
 
 /// Where a [`TokenCache`] holds a token it was asked about ([`TokenCache::knows_plain`]), so that
-/// verifying the same token right after ([`Verifier::verify_hinted`]) needs no second lookup.
+/// verifying the same token right after ([`Verifier::verify_claims`]) needs no second lookup.
 /// Any other cache, or the same one once emptied, ignores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenHint {
@@ -303,19 +303,7 @@ impl Verifier {
         token: Option<&str>,
         now: i64,
     ) -> Result<&'c Verified, Reason> {
-        self.verify_hinted(cache, token, None, now)
-    }
-
-    /// [`Self::verify_cached`] with the hint the cache gave for this very token, if any (see
-    /// [`TokenHint`]).
-    pub fn verify_hinted<'c>(
-        &self,
-        cache: &'c mut TokenCache,
-        token: Option<&str>,
-        hint: Option<TokenHint>,
-        now: i64,
-    ) -> Result<&'c Verified, Reason> {
-        let index = self.entry(cache, token, hint)?;
+        let index = self.entry(cache, token, None)?;
         match cache.entries.get(index).map(|e| &e.verdict) {
             Some(Ok(checked)) => checked.at(now),
             Some(Err(reason)) => Err(*reason),
@@ -323,8 +311,9 @@ impl Verifier {
         }
     }
 
-    /// The claims of [`Self::verify_hinted`]'s verdict: what a replay decides with. A request
-    /// inside the token's time window is answered from the cache entry alone.
+    /// The claims of [`Self::verify_cached`]'s verdict: what a replay decides with, given the hint
+    /// the cache gave for this very token, if any (see [`TokenHint`]). A request inside the
+    /// token's time window is answered from the cache entry alone.
     pub fn verify_claims<'c>(
         &self,
         cache: &'c mut TokenCache,

@@ -477,7 +477,7 @@ fn a_cache_knows_plain_tokens_and_heeds_only_its_own_hints() {
         assert_eq!(a.knows_plain(&t), None, "{odd:?} is not plain");
     }
     // The hint on its own cache, then on another that holds a bad token of the same length first.
-    let got = verifier.verify_hinted(&mut a, Some(&valid), Some(hint), NOW);
+    let got = verifier.verify_claims(&mut a, Some(&valid), Some(hint), NOW);
     assert_eq!(got.map(|_| ()), Ok(()));
     let mut b = TokenCache::new();
     let at = valid.len() - 10;
@@ -488,10 +488,10 @@ fn a_cache_knows_plain_tokens_and_heeds_only_its_own_hints() {
         verifier.verify_cached(&mut b, Some(&bad), NOW).map(|_| ()),
         Err(Reason::BadSignature)
     );
-    let got = verifier.verify_hinted(&mut b, Some(&valid), Some(hint), NOW);
+    let got = verifier.verify_claims(&mut b, Some(&valid), Some(hint), NOW);
     assert_eq!(got.map(|_| ()), Ok(()), "another cache's hint is ignored");
     let hint_b = b.knows_plain(&bad).expect("seen and plain");
-    let got = verifier.verify_hinted(&mut a, Some(&bad), Some(hint_b), NOW);
+    let got = verifier.verify_claims(&mut a, Some(&bad), Some(hint_b), NOW);
     assert_eq!(got.map(|_| ()), Err(Reason::BadSignature));
 }
 
