@@ -80,12 +80,9 @@ impl Default for TokenCache {
 /// at a time, without an early exit inside a block, so that the test compiles to vector compares.
 fn stands_for_itself(token: &str) -> bool {
     token.as_bytes().chunks(64).all(|block| {
-        block
-            .iter()
-            .fold(0u8, |hits, &b| {
-                hits | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
-            })
-            == 0
+        block.iter().fold(0u8, |hits, &b| {
+            hits | u8::from(b < 0x20) | u8::from(b == b'"') | u8::from(b == b'\\')
+        }) == 0
     })
 }
 

@@ -16,7 +16,8 @@
 //! | template | largest templated name | the templated target name being looked up |
 //! | data | the data segment | interned strings and tables, below |
 //!
-//! The data segment holds: strings interned once as `u32 len` + bytes; string sets (list literals)
+//! The data segment holds: one byte per input slot steering the decoder (the slot's tag, plus 0x80
+//! when it may be absent); strings interned once as `u32 len` + bytes; string sets (list literals)
 //! in the input encoding; CIDR networks as 16 bytes; and the catalog facts as sorted tables
 //! searched by binary search — string fields as words `(entity << 32) | string address` per field,
 //! `owner` and `system` as `(entity << 32) | related`, group membership (transitive and direct) and
@@ -27,7 +28,8 @@
 //!
 //! # Code
 //!
-//! `edgeward_decide` decodes the input into the slot table (any malformed input is `bad_input`),
+//! `edgeward_decide` decodes the input into the slot table in one loop over the slots (any
+//! malformed input is `bad_input`),
 //! splits the path once, binds the principal, then tries the routes in `Program::route_order` with inline
 //! checks (segment count, literal segments, methods, host); the first match calls that route's
 //! function, which decodes the params, resolves the target and runs the top-level denies and its
