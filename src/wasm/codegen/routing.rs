@@ -8,7 +8,7 @@ use super::expr::{Exits, word};
 use super::layout::INPUT_CAPACITY;
 use super::runtime::Helper;
 use super::{CodegenError, G_PRINCIPAL, G_ROUTE, G_TARGET, Gen, internal};
-use crate::ir::{self, Binding, Methods, Seg, SlotType, Target, TemplatePart};
+use crate::ir::{self, Binding, Expr, Methods, Seg, SlotType, Target, TemplatePart};
 use crate::wasm::abi::Outcome;
 
 impl Gen<'_> {
@@ -227,13 +227,22 @@ impl Gen<'_> {
             .clone();
         let mut a = Asm::new(0);
         let mut has_target = true;
+        // A param is decoded when something reads it: the target's template, or (when any rule
+        // of the program reads a param at all) the route's rules. Decoding never fails, so one
+        // nothing reads is skipped.
+        let rules_read_params = self.p.exprs.iter().any(|e| matches!(e, Expr::Param(_)));
+        let read = |j: u32| {
+            rules_read_params
+                || matches!(&r.target, Some(Target::Template { parts, .. })
+                    if parts.contains(&TemplatePart::Param(j)))
+        };
         let params: Vec<(usize, u32)> = r
             .segments
             .iter()
             .enumerate()
             .filter_map(|(i, s)| match s {
-                Seg::Param(j) => Some((i, *j)),
-                Seg::Lit(_) => None,
+                Seg::Param(j) if read(*j) => Some((i, *j)),
+                _ => None,
             })
             .collect();
         if !params.is_empty() {
