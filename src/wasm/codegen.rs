@@ -29,11 +29,12 @@
 //! # Code
 //!
 //! `edgeward_decide` decodes the input into the slot table in one loop over the slots (any
-//! malformed input is `bad_input`),
-//! splits the path once, binds the principal, then tries the routes in `Program::route_order` with inline
-//! checks (segment count, literal segments, methods, host); the first match calls that route's
-//! function, which decodes the params, resolves the target and runs the top-level denies and its
-//! rules in order. An expression leaves its value on the stack or branches to its rule's error
+//! malformed input is `bad_input`), splits the path once, then tries the routes in
+//! `Program::route_order` with inline checks (segment count, literal segments, methods, host);
+//! the first match calls that route's function, which decodes the params something reads,
+//! resolves the target and runs the top-level denies and its rules in order. The principal is
+//! bound on its first read in a decision (a helper), so a request whose rules never read it
+//! costs no lookup. An expression leaves its value on the stack or branches to its rule's error
 //! label, which implements DESIGN §7.3 exactly. Helpers (string compare, glob, binary search, ...)
 //! are emitted once, only when used.
 

@@ -282,7 +282,12 @@ impl Gen<'_> {
                 }
             }
             Expr::Principal => {
-                a.op(I::GlobalGet(G_PRINCIPAL));
+                if self.binds_principal() {
+                    let principal = self.helper(Helper::Principal)?;
+                    a.call(principal);
+                } else {
+                    a.op(I::GlobalGet(G_PRINCIPAL));
+                }
                 Self::err_if_neg(a, cx);
             }
             Expr::Entity(e) => {

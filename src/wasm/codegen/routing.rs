@@ -11,6 +11,9 @@ use super::{CodegenError, G_PRINCIPAL, G_ROUTE, G_TARGET, Gen, internal};
 use crate::ir::{self, Binding, Expr, Methods, Seg, SlotType, Target, TemplatePart};
 use crate::wasm::abi::Outcome;
 
+/// The principal global before the bindings have run in this decision.
+const UNBOUND_YET: i32 = -2;
+
 impl Gen<'_> {
     fn string_slot(&self, k: ir::SlotIdx) -> Result<u32, CodegenError> {
         match self.p.slot(k) {
@@ -51,6 +54,32 @@ impl Gen<'_> {
         Ok(())
     }
 
+    /// Whether the program binds a principal at all (else `principal` is always unbound).
+    pub(crate) fn binds_principal(&self) -> bool {
+        self.p.principal.is_some() || self.p.service.is_some()
+    }
+
+    /// The body of [`Helper::Principal`]: the bindings run on the first read of `principal` in a
+    /// decision (the global holds [`UNBOUND_YET`] until then), so that a request whose rules
+    /// never read it (a public route, no route) costs no lookup.
+    pub(crate) fn principal_body(&mut self) -> Result<Asm, CodegenError> {
+        let mut a = Asm::new(0);
+        a.op(I::GlobalGet(G_PRINCIPAL))
+            .i32c(UNBOUND_YET)
+            .op(I::I32Eq);
+        a.if_(BlockType::Empty);
+        a.i32c(-1).op(I::GlobalSet(G_PRINCIPAL));
+        if let Some(b) = self.p.principal.clone() {
+            self.bind(&mut a, &b, false)?;
+        }
+        if let Some(b) = self.p.service.clone() {
+            self.bind(&mut a, &b, self.p.principal.is_some())?;
+        }
+        a.end();
+        a.op(I::GlobalGet(G_PRINCIPAL));
+        Ok(a)
+    }
+
     /// `edgeward_decide(len) -> i64`.
     pub fn decide_fn(&mut self, decode: u32, route_fns: &[u32]) -> Result<Asm, CodegenError> {
         let mut a = Asm::new(1);
@@ -78,13 +107,12 @@ impl Gen<'_> {
             .load32_at(path + 8)
             .call(split)
             .set(nseg);
-        a.i32c(-1).op(I::GlobalSet(G_PRINCIPAL));
-        if let Some(b) = self.p.principal.clone() {
-            self.bind(&mut a, &b, false)?;
-        }
-        if let Some(b) = self.p.service.clone() {
-            self.bind(&mut a, &b, self.p.principal.is_some())?;
-        }
+        let unbound = if self.binds_principal() {
+            UNBOUND_YET
+        } else {
+            -1
+        };
+        a.i32c(unbound).op(I::GlobalSet(G_PRINCIPAL));
         let eq = self.helper(Helper::Eq)?;
         // the request method as a bit among the methods routes name (0: none of them)
         let mut names: Vec<String> = self

@@ -47,6 +47,8 @@ pub(crate) enum Helper {
     Split,
     /// `(who, owned) -> i32`: Backstage `isEntityOwner`.
     Owns,
+    /// `() -> i32`: the principal, bound on its first use in a decision (-1: unbound).
+    Principal,
 }
 
 impl Helper {
@@ -66,6 +68,7 @@ impl Helper {
             Helper::Hex => (&[I32], &[I32]),
             Helper::Split => (&[I32, I32], &[I32]),
             Helper::Owns => (&[I32, I32], &[I32]),
+            Helper::Principal => (&[], &[I32]),
         }
     }
 }
@@ -87,6 +90,7 @@ pub(crate) fn body(g: &mut Gen, h: Helper) -> Result<Asm, CodegenError> {
     let n = h.sig().0.len() as u32;
     let mut a = Asm::new(n);
     match h {
+        Helper::Principal => return g.principal_body(),
         Helper::Eq => {
             let (pa, al, pb, bl) = (0, 1, 2, 3);
             a.get(al).get(bl).op(I::I32Ne);
