@@ -283,8 +283,16 @@ impl Gen<'_> {
             }
             Expr::Principal => {
                 if self.binds_principal() {
+                    // bound already (the common case) without a call
                     let principal = self.helper(Helper::Principal)?;
+                    a.op(I::GlobalGet(G_PRINCIPAL))
+                        .i32c(super::routing::UNBOUND_YET)
+                        .op(I::I32Eq);
+                    a.if_(BlockType::Result(ValType::I32));
                     a.call(principal);
+                    a.else_();
+                    a.op(I::GlobalGet(G_PRINCIPAL));
+                    a.end();
                 } else {
                     a.op(I::GlobalGet(G_PRINCIPAL));
                 }

@@ -12,7 +12,7 @@ use crate::ir::{self, Binding, Expr, Methods, Seg, SlotType, Target, TemplatePar
 use crate::wasm::abi::Outcome;
 
 /// The principal global before the bindings have run in this decision.
-const UNBOUND_YET: i32 = -2;
+pub(crate) const UNBOUND_YET: i32 = -2;
 
 impl Gen<'_> {
     fn string_slot(&self, k: ir::SlotIdx) -> Result<u32, CodegenError> {
