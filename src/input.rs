@@ -88,39 +88,30 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 /// `YYYY-MM-DDTHH:MM:SSZ` exactly, a valid date and time (no leap second), read without the
 /// general parser; `None` for anything else.
 fn plain_utc(s: &str) -> Option<i64> {
+    // Eight bytes at a time: the separators compared under a mask, every other byte checked to
+    // be a digit, then the digits read off.
     let b: &[u8; 20] = s.as_bytes().try_into().ok()?;
-    let [
-        y0,
-        y1,
-        y2,
-        y3,
-        b'-',
-        m0,
-        m1,
-        b'-',
-        d0,
-        d1,
-        b'T',
-        h0,
-        h1,
-        b':',
-        i0,
-        i1,
-        b':',
-        s0,
-        s1,
-        b'Z',
-    ] = *b
-    else {
+    let (lo, rest) = b.split_first_chunk::<8>()?;
+    let (mid, hi) = rest.split_first_chunk::<8>()?;
+    let &[c, s0, s1, z] = hi else {
         return None;
     };
-    let num = |ds: &[u8]| {
-        ds.iter().try_fold(0i64, |n, &d| {
-            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
-        })
-    };
-    let (year, month, day) = (num(&[y0, y1, y2, y3])?, num(&[m0, m1])?, num(&[d0, d1])?);
-    let (hour, minute, second) = (num(&[h0, h1])?, num(&[i0, i1])?, num(&[s0, s1])?);
+    let lo = digits(u64::from_le_bytes(*lo), *b"\0\0\0\0-\0\0-")?;
+    let mid = digits(u64::from_le_bytes(*mid), *b"\0\0T\0\0:\0\0")?;
+    // the last four bytes, padded with digits
+    let hi = digits(
+        u64::from_le_bytes([c, s0, s1, z, b'0', b'0', b'0', b'0']),
+        *b":\0\0Z\0\0\0\0",
+    )?;
+    let [y0, y1, y2, y3, _, m0, m1, _] = lo.to_le_bytes().map(i64::from);
+    let [d0, d1, _, h0, h1, _, i0, i1] = mid.to_le_bytes().map(i64::from);
+    let [_, s0, s1, ..] = hi.to_le_bytes().map(i64::from);
+    let (year, month, day) = (
+        y0 * 1000 + y1 * 100 + y2 * 10 + y3,
+        m0 * 10 + m1,
+        d0 * 10 + d1,
+    );
+    let (hour, minute, second) = (h0 * 10 + h1, i0 * 10 + i1, s0 * 10 + s1);
     let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
     let days_in_month = match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -140,6 +131,23 @@ fn plain_utc(s: &str) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+/// The eight bytes of `w` (little-endian) as digit values, when the bytes where `seps` is not
+/// zero are those separators and every other byte of `w` is an ASCII digit; `None` otherwise. (A
+/// byte is a digit when its high nibble is 3 both as it is and with 6 added: no carry crosses
+/// bytes, since no such byte exceeds 0x3F.)
+fn digits(w: u64, seps: [u8; 8]) -> Option<u64> {
+    const ZEROS: u64 = 0x3030_3030_3030_3030;
+    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const SIXES: u64 = 0x0606_0606_0606_0606;
+    let mask = u64::from_le_bytes(seps.map(|c| if c == 0 { 0 } else { 0xFF }));
+    let seps = u64::from_le_bytes(seps);
+    if w & mask != seps {
+        return None;
+    }
+    let d = (w & !mask) | (ZEROS & mask);
+    (d & HIGH == ZEROS && (d + SIXES) & HIGH == ZEROS).then(|| d - ZEROS)
 }
 
 /// Formats Unix seconds as RFC 3339 UTC to the second (`2026-11-28T10:00:00Z`).

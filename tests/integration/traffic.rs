@@ -659,6 +659,23 @@ mod fuzz {
             prop_assert_eq!(edgeward::input::parse_rfc3339(&text), general, "{}", text);
         }
 
+        /// The same with one character of a valid time replaced: every byte the digit check
+        /// must refuse (those just past `9`, below `0`, letters) or take, at every position.
+        #[test]
+        fn the_plain_time_fast_path_refuses_what_the_rfc3339_parser_refuses(
+            at in 0usize..20,
+            c in prop_oneof![Just('/'), Just(':'), Just(';'), Just('?'), Just('@'), Just('O'), Just('o'),
+                             Just('-'), Just('T'), Just('Z'), Just(' '), Just('\u{0}'), Just('0'), Just('9'),
+                             Just('5'), Just('é')],
+        ) {
+            use time::format_description::well_known::Rfc3339;
+            let mut text: Vec<char> = "2026-11-28T10:39:59Z".chars().collect();
+            text[at] = c;
+            let text: String = text.into_iter().collect();
+            let general = time::OffsetDateTime::parse(&text, &Rfc3339).ok().map(|t| t.unix_timestamp());
+            prop_assert_eq!(edgeward::input::parse_rfc3339(&text), general, "{}", text);
+        }
+
         #[test]
         fn json_shaped_lines_never_panic(
             time in prop_oneof![Just(json!("2026-11-28T10:00:00Z")), any::<String>().prop_map(Value::from), any::<i64>().prop_map(Value::from)],
