@@ -434,8 +434,10 @@ pub fn parse_line(line_no: u64, bytes: &[u8]) -> Result<RecordedRequest<'_>, Unr
     parse_line_knowing(line_no, bytes, &|_| None)
 }
 
-/// [`parse_line`], told which tokens are plain already (see [`Scanner::token`]): it reads
-/// every line as `parse_line` does, only sooner when a line's token is one of them.
+/// [`parse_line`], told by `known` which tokens the worker knows to be plain already (a token
+/// cache's [`TokenCache::knows_plain`](crate::jwt::TokenCache::knows_plain)): it reads every line
+/// as `parse_line` does, only sooner when a line's token is one of them, and hands back the
+/// cache's hint with it.
 pub fn parse_line_knowing<'l>(
     line_no: u64,
     bytes: &'l [u8],
