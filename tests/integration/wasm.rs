@@ -307,6 +307,13 @@ fn routing_precedence() {
         "allow by star",
         "methods are exact"
     );
+    for longer_or_shorter in ["POSTX", "POS", "GETS", "GE", "HEADHEAD", "HEA"] {
+        assert_eq!(
+            at(&mut t, longer_or_shorter, "x.dev", "/m"),
+            "allow by star",
+            "{longer_or_shorter} is no route method"
+        );
+    }
     assert_eq!(t.route(&req("GET", "x.dev", "/a/c")), Some(1));
 }
 

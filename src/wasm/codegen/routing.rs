@@ -11,6 +11,18 @@ use super::{CodegenError, G_PRINCIPAL, G_ROUTE, G_TARGET, Gen, internal};
 use crate::ir::{self, Binding, Expr, Methods, Seg, SlotType, Target, TemplatePart};
 use crate::wasm::abi::Outcome;
 
+/// A string of one to eight bytes as a little-endian word (zeros after it); `None` otherwise.
+fn short_word(s: &str) -> Option<i64> {
+    if s.is_empty() || s.len() > 8 {
+        return None;
+    }
+    let mut word = [0u8; 8];
+    for (w, b) in word.iter_mut().zip(s.bytes()) {
+        *w = b;
+    }
+    Some(i64::from_le_bytes(word))
+}
+
 /// The principal global before the bindings have run in this decision.
 pub(crate) const UNBOUND_YET: i32 = -2;
 
@@ -132,6 +144,23 @@ impl Gen<'_> {
         if use_bits && !names.is_empty() {
             let known = a.block(BlockType::Empty);
             for (i, m) in names.iter().enumerate() {
+                if let Some(word) = short_word(m) {
+                    // the length, then up to eight bytes as one word, inline (the method's bytes
+                    // lie in the input buffer, which keeps eight bytes after its end)
+                    let other = a.block(BlockType::Empty);
+                    a.load32_at(method + 8)
+                        .u32c(m.len() as u32)
+                        .op(I::I32Ne)
+                        .br_if_to(other);
+                    a.load32_at(method + 4).ld64(0);
+                    if m.len() < 8 {
+                        a.i64c(((1u64 << (8 * m.len())) - 1) as i64).op(I::I64And);
+                    }
+                    a.i64c(word).op(I::I64Ne).br_if_to(other);
+                    a.i32c(1 << i).set(mbits).br_to(known);
+                    a.end();
+                    continue;
+                }
                 let (p, n) = self.lay.str_bytes(m.as_bytes());
                 a.load32_at(method + 4)
                     .load32_at(method + 8)
