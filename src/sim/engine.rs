@@ -148,11 +148,37 @@ pub struct Interpreter {
     pub program: Program,
 }
 
-struct InterpDecider<'p>(&'p Program);
+/// The interpreter, with a request it reuses to take claims given beside one.
+struct InterpDecider<'p>(&'p Program, Request);
 
 impl Decide for InterpDecider<'_> {
     fn decide(&mut self, req: &Request) -> Result<Decision, EngineError> {
         Ok(crate::interp::decide(self.0, req))
+    }
+
+    fn decide_with(
+        &mut self,
+        req: &Request,
+        claims: &Arc<Claims>,
+    ) -> Result<Decision, EngineError> {
+        // every field named, so that a new one cannot be left out; strings keep their buffers
+        let Request {
+            method,
+            host,
+            path,
+            time,
+            ip,
+            country,
+            claims: _,
+        } = req;
+        let with = &mut self.1;
+        with.method.clone_from(method);
+        with.host.clone_from(host);
+        with.path.clone_from(path);
+        (with.time, with.ip) = (*time, *ip);
+        with.country.clone_from(country);
+        with.claims = Arc::clone(claims);
+        Ok(crate::interp::decide(self.0, with))
     }
 
     fn last_route(&mut self, req: &Request) -> Option<u32> {
@@ -163,7 +189,7 @@ impl Decide for InterpDecider<'_> {
 
 impl Engine for Interpreter {
     fn decider(&self) -> Result<Box<dyn Decide + '_>, EngineError> {
-        Ok(Box::new(InterpDecider(&self.program)))
+        Ok(Box::new(InterpDecider(&self.program, Request::default())))
     }
 }
 

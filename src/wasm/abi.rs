@@ -140,10 +140,12 @@ pub fn slot_values(slots: &[Slot], req: &Request) -> Vec<Option<SlotValue>> {
 }
 
 /// Encodes a request straight into the input buffer format, as [`slot_values`] then [`encode`]
-/// would, without building the values first (the host's hot path).
+/// would, without building the values first: slot by slot as the host writes them into the
+/// module's buffer.
 pub fn encode_request(slots: &[Slot], req: &Request, out: &mut Vec<u8>) {
     for slot in slots {
-        encode_slot(slot, req, out);
+        // a vector takes every byte
+        let _ = encode_slot_into(slot, req, out);
     }
 }
 
@@ -168,13 +170,8 @@ impl Sink for Vec<u8> {
     }
 }
 
-/// Encodes one slot of a request (see [`encode_request`]).
-pub fn encode_slot(slot: &Slot, req: &Request, out: &mut Vec<u8>) {
-    // a vector takes every byte
-    let _ = encode_slot_into(slot, req, out);
-}
-
-/// [`encode_slot`] into any [`Sink`]; `None` when the sink refused bytes.
+/// Encodes one slot of a request (see [`encode_request`]) into any [`Sink`]; `None` when the sink
+/// refused bytes.
 pub fn encode_slot_into<S: Sink>(slot: &Slot, req: &Request, out: &mut S) -> Option<()> {
     match &slot.source {
         SlotSource::Method => string(out, &req.method),

@@ -365,8 +365,9 @@ impl Decider {
         }
     }
 
-    /// [`abi::encode_request`] into the input buffer, with the claim slots copied from the memo
-    /// (a run of claim slots in one copy); the encoding's length, or `None` when it does not fit.
+    /// [`abi::encode_request`]'s bytes written into the input buffer, with `claims`' slots copied
+    /// from their memo (a run of claim slots in one copy); the encoding's length, or `None` when
+    /// it does not fit.
     fn encode_in_place(
         &mut self,
         req: &Request,
