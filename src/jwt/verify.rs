@@ -37,41 +37,106 @@ impl Checked {
         }
         self.rest.as_ref().map_err(|r| *r)
     }
-
-    /// A copy sharing nothing a request touches with the original (the claims are copied), so
-    /// that threads do not contend on one reference count.
-    fn own_copy(&self) -> Checked {
-        Checked {
-            exp: self.exp.clone(),
-            nbf: self.nbf.clone(),
-            rest: self.rest.as_ref().map_err(|r| *r).map(|v| Verified {
-                claims: Arc::new(Claims::clone(&v.claims)),
-                principal: v.principal.as_deref().map(Arc::from),
-            }),
-        }
-    }
 }
 
-/// A worker's own cache of verdicts (see [`Verifier::verify_cached`]): bounded in entries and
-/// in token bytes, emptied when full.
-#[derive(Debug)]
+/// A worker's cache of verdicts (see [`Verifier::verify_cached`]): what all workers had learnt
+/// when it last met the others ([`Verifier::share`]), read only and held once for all of them,
+/// and what it learnt itself since.
+#[derive(Debug, Default)]
 pub struct TokenCache {
+    shared: Option<Arc<Tier>>,
+    own: Tier,
+}
+
+/// Verdicts by token, bounded in entries and in token bytes, emptied when full.
+#[derive(Debug)]
+struct Tier {
     /// Token → its place in `entries` (one lookup per request).
     index: HashMap<Box<str>, usize, TailHash>,
     entries: Vec<Entry>,
     bytes: usize,
-    /// Names this cache's present contents: drawn afresh when the cache is made or emptied,
-    /// never twice in a process, so that a [`TokenHint`] speaks only to the cache that gave it.
+    /// Names this tier's present contents: drawn afresh when the tier is made, copied or
+    /// emptied, never twice in a process, so that a [`TokenHint`] speaks only to the tier that
+    /// gave it.
     generation: u64,
 }
 
-impl Default for TokenCache {
+impl Default for Tier {
     fn default() -> Self {
-        TokenCache {
+        Tier {
             index: HashMap::default(),
             entries: Vec::new(),
             bytes: 0,
             generation: next_generation(),
+        }
+    }
+}
+
+impl Clone for Tier {
+    /// A copy under a generation of its own: the two may grow apart.
+    fn clone(&self) -> Self {
+        Tier {
+            index: self.index.clone(),
+            entries: self.entries.clone(),
+            bytes: self.bytes,
+            generation: next_generation(),
+        }
+    }
+}
+
+impl Tier {
+    /// The token bytes a tier holds at most.
+    const MAX_BYTES: usize = 16 << 20;
+
+    fn get(&self, token: &str) -> Option<&Entry> {
+        self.entries.get(*self.index.get(token)?)
+    }
+
+    fn knows_plain(&self, token: &str) -> Option<TokenHint> {
+        let &index = self.index.get(token)?;
+        self.entries
+            .get(index)
+            .is_some_and(|e| e.plain)
+            .then_some(TokenHint {
+                generation: self.generation,
+                index,
+                len: token.len(),
+            })
+    }
+
+    /// The entry a hint names, when it is this tier's and names a token as long as `token`
+    /// (the caller's token is the one the hint was given for; the length is a sanity check).
+    fn hinted(&self, hint: TokenHint, token: &str) -> Option<&Entry> {
+        (hint.generation == self.generation && hint.len == token.len())
+            .then(|| self.entries.get(hint.index))
+            .flatten()
+    }
+
+    /// Keeps `entry` for `token`, emptying the tier first when it is full; where it is kept.
+    fn insert(&mut self, token: Box<str>, entry: Entry) -> usize {
+        if self.bytes + token.len() > Self::MAX_BYTES
+            || self.entries.len() >= Verifier::DEFAULT_CACHE_CAPACITY
+        {
+            self.index.clear();
+            self.entries.clear();
+            self.bytes = 0;
+            self.generation = next_generation();
+        }
+        self.bytes += token.len();
+        self.index.insert(token, self.entries.len());
+        self.entries.push(entry);
+        self.entries.len() - 1
+    }
+
+    /// Takes in what `other` holds and this tier does not.
+    fn absorb(&mut self, other: Tier) {
+        let mut entries: Vec<Option<Entry>> = other.entries.into_iter().map(Some).collect();
+        for (token, i) in other.index {
+            if !self.index.contains_key(&token)
+                && let Some(entry) = entries.get_mut(i).and_then(Option::take)
+            {
+                self.insert(token, entry);
+            }
         }
     }
 }
@@ -101,7 +166,7 @@ pub struct TokenHint {
     len: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Entry {
     verdict: Result<Arc<Checked>, Reason>,
     /// The token has no quote, backslash or control character: written in a JSON string, it
@@ -112,7 +177,7 @@ struct Entry {
     window: Option<Window>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Window {
     /// `nbf - 60`: earlier is `not_yet_valid`.
     from: i64,
@@ -140,8 +205,8 @@ impl Window {
 }
 
 impl TokenCache {
-    /// The token bytes a worker's cache holds at most.
-    pub const MAX_BYTES: usize = 16 << 20;
+    /// The token bytes each part of a worker's cache holds at most.
+    pub const MAX_BYTES: usize = Tier::MAX_BYTES;
 
     pub fn new() -> Self {
         Self::default()
@@ -151,23 +216,23 @@ impl TokenCache {
     /// these bytes between two quotes needs not check them for escapes and control characters
     /// again.
     pub fn knows_plain(&self, token: &str) -> Option<TokenHint> {
-        let &index = self.index.get(token)?;
-        self.entries
-            .get(index)
-            .is_some_and(|e| e.plain)
-            .then_some(TokenHint {
-                generation: self.generation,
-                index,
-                len: token.len(),
-            })
+        self.shared
+            .as_ref()
+            .and_then(|s| s.knows_plain(token))
+            .or_else(|| self.own.knows_plain(token))
     }
 
-    /// The entry a hint names, when it is this cache's and names a token as long as `token`
-    /// (the caller's token is the one the hint was given for; the length is a sanity check).
-    fn hinted(&self, hint: Option<TokenHint>, token: &str) -> Option<usize> {
-        let h = hint?;
-        (h.generation == self.generation && h.len == token.len() && h.index < self.entries.len())
-            .then_some(h.index)
+    /// The entry for `token`: the one `hint` names when it is one of this cache's, else the one
+    /// a lookup finds.
+    fn find(&self, token: &str, hint: Option<TokenHint>) -> Option<&Entry> {
+        let shared = self.shared.as_deref();
+        hint.and_then(|h| {
+            shared
+                .and_then(|s| s.hinted(h, token))
+                .or_else(|| self.own.hinted(h, token))
+        })
+        .or_else(|| shared.and_then(|s| s.get(token)))
+        .or_else(|| self.own.get(token))
     }
 }
 
@@ -242,7 +307,10 @@ pub struct Verifier {
     schema: Vec<ClaimDecl>,
     shards: Vec<Shard>,
     shard_capacity: usize,
+    /// What the workers' caches had learnt when they last met ([`Verifier::share`]).
+    learnt: Mutex<Arc<Tier>>,
     signature_checks: AtomicU64,
+    misses: AtomicU64,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -277,7 +345,9 @@ impl Verifier {
             schema,
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             shard_capacity: capacity.div_ceil(SHARDS).max(1),
+            learnt: Mutex::default(),
             signature_checks: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
         }
     }
 
@@ -297,6 +367,33 @@ impl Verifier {
         self.signature_checks.load(Ordering::Relaxed)
     }
 
+    /// How many times a worker's cache did not hold a token it was asked for, nor did what the
+    /// workers had learnt together: each went to the verdicts all threads share (a lock, the
+    /// token's SHA-256), and to the signature check when no thread had met the token yet.
+    pub fn cache_misses(&self) -> u64 {
+        self.misses.load(Ordering::Relaxed)
+    }
+
+    /// Pools what `caches` learnt since they last met: afterwards each holds what all of them
+    /// hold (one copy for all, read only), and a worker's cache made later takes it up on its
+    /// first miss. Call it when the workers are between tasks: a cache kept elsewhere meanwhile
+    /// costs a copy of the pool, never a wrong verdict.
+    pub fn share<'c>(&self, caches: impl IntoIterator<Item = &'c mut TokenCache>) {
+        let mut caches: Vec<&mut TokenCache> = caches.into_iter().collect();
+        for cache in &mut caches {
+            // Let go of the pool, so that it grows in place rather than as a copy.
+            cache.shared = None;
+        }
+        let mut learnt = lock(&self.learnt);
+        let pool = Arc::make_mut(&mut learnt);
+        for cache in &mut caches {
+            pool.absorb(std::mem::take(&mut cache.own));
+        }
+        for cache in caches {
+            cache.shared = Some(Arc::clone(&learnt));
+        }
+    }
+
     /// Verifies `token` at `now` (Unix seconds: the request's recorded time).
     ///
     /// `None` is `missing_token`; an empty token is `malformed`.
@@ -306,18 +403,16 @@ impl Verifier {
     }
 
     /// [`Self::verify`] through a worker's own [`TokenCache`]: a token seen before by this worker
-    /// costs a lookup and the time checks, and nothing it returns is shared with other threads.
+    /// costs a lookup and the time checks.
     pub fn verify_cached<'c>(
         &self,
         cache: &'c mut TokenCache,
         token: Option<&str>,
         now: i64,
     ) -> Result<&'c Verified, Reason> {
-        let index = self.entry(cache, token, None)?;
-        match cache.entries.get(index).map(|e| &e.verdict) {
-            Some(Ok(checked)) => checked.at(now),
-            Some(Err(reason)) => Err(*reason),
-            None => Err(Reason::Malformed),
+        match &self.entry(cache, token, None)?.verdict {
+            Ok(checked) => checked.at(now),
+            Err(reason) => Err(*reason),
         }
     }
 
@@ -331,66 +426,66 @@ impl Verifier {
         hint: Option<TokenHint>,
         now: i64,
     ) -> Result<&'c Arc<Claims>, Reason> {
-        let index = self.entry(cache, token, hint)?;
-        match cache.entries.get(index) {
-            Some(Entry {
+        match self.entry(cache, token, hint)? {
+            Entry {
                 window: Some(w), ..
-            }) if w.from <= now && now <= w.until => Ok(&w.claims),
-            Some(Entry {
+            } if w.from <= now && now <= w.until => Ok(&w.claims),
+            Entry {
                 verdict: Ok(checked),
                 ..
-            }) => checked.at(now).map(|v| &v.claims),
-            Some(Entry {
+            } => checked.at(now).map(|v| &v.claims),
+            Entry {
                 verdict: Err(reason),
                 ..
-            }) => Err(*reason),
-            None => Err(Reason::Malformed),
+            } => Err(*reason),
         }
     }
 
-    /// Where `cache` holds `token`'s verdict, made and kept there first when it holds none.
-    fn entry(
+    /// `token`'s entry in `cache`, made and kept there first when it holds none.
+    fn entry<'c>(
         &self,
-        cache: &mut TokenCache,
+        cache: &'c mut TokenCache,
         token: Option<&str>,
         hint: Option<TokenHint>,
-    ) -> Result<usize, Reason> {
+    ) -> Result<&'c Entry, Reason> {
         let token = token.ok_or(Reason::MissingToken)?;
         if token.len() > MAX_TOKEN_BYTES {
             // Refused before any work, and never kept.
             return Err(Reason::Malformed);
         }
-        let index = match cache
-            .hinted(hint, token)
-            .or_else(|| cache.index.get(token).copied())
+        if cache.find(token, hint).is_none() {
+            self.learn(cache, token);
+        }
+        cache.find(token, None).ok_or(Reason::Malformed)
+    }
+
+    /// Makes `cache` hold `token`: from what the workers learnt together when the cache has not
+    /// taken that up yet, else from the verdicts all threads share, else by checking it.
+    #[cold]
+    fn learn(&self, cache: &mut TokenCache, token: &str) {
         {
-            Some(i) => i,
-            None => {
-                // A verdict this worker just made is its own already; one made by another
-                // thread is copied, so that threads do not share reference counts per request.
-                let entry = self.intrinsic_fresh(token).map(|(c, fresh)| match fresh {
-                    true => c,
-                    false => Arc::new(c.own_copy()),
-                });
-                if cache.bytes + token.len() > TokenCache::MAX_BYTES
-                    || cache.entries.len() >= Self::DEFAULT_CACHE_CAPACITY
-                {
-                    cache.index.clear();
-                    cache.entries.clear();
-                    cache.bytes = 0;
-                    cache.generation = next_generation();
+            let learnt = lock(&self.learnt);
+            if !cache
+                .shared
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, &learnt))
+            {
+                cache.shared = Some(Arc::clone(&learnt));
+                if learnt.get(token).is_some() {
+                    return;
                 }
-                cache.bytes += token.len();
-                cache.index.insert(token.into(), cache.entries.len());
-                cache.entries.push(Entry {
-                    window: entry.as_deref().ok().and_then(Window::of),
-                    verdict: entry,
-                    plain: stands_for_itself(token),
-                });
-                cache.entries.len() - 1
             }
-        };
-        Ok(index)
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let verdict = self.intrinsic(token);
+        cache.own.insert(
+            token.into(),
+            Entry {
+                window: verdict.as_deref().ok().and_then(Window::of),
+                verdict,
+                plain: stands_for_itself(token),
+            },
+        );
     }
 
     /// Everything but the time checks, on a payload whose signature holds: `aud`, `iss`, then
@@ -426,22 +521,17 @@ impl Verifier {
         Ok(())
     }
 
-    /// The time-independent checks, through the cache.
+    /// The time-independent checks, through the verdicts all threads share.
     fn intrinsic(&self, token: &str) -> Result<Arc<Checked>, Reason> {
-        self.intrinsic_fresh(token).map(|(c, _)| c)
-    }
-
-    /// [`Self::intrinsic`], and whether this call made the verdict (rather than finding it).
-    fn intrinsic_fresh(&self, token: &str) -> Result<(Arc<Checked>, bool), Reason> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(Reason::Malformed);
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let Some(shard) = self.shards.get(usize::from(digest[0]) % SHARDS) else {
-            return self.check(token).map(|p| (Arc::new(self.accept(p)), true));
+            return self.check(token).map(|p| Arc::new(self.accept(p)));
         };
         if let Some(hit) = lock(shard).get(&digest) {
-            return hit.clone().map(|c| (c, false));
+            return hit.clone();
         }
         // Checked without the lock held: two threads may check one token twice, never wrongly.
         let result = self.check(token).map(|p| Arc::new(self.accept(p)));
@@ -450,7 +540,7 @@ impl Verifier {
             map.clear();
         }
         map.insert(digest, result.clone());
-        result.map(|c| (c, true))
+        result
     }
 
     /// `malformed`, `alg_not_allowed`, `unknown_kid`, `bad_signature`, in that order.

@@ -142,15 +142,15 @@ fn read_batches<R: Read>(input: R, tx: SyncSender<Batch>, used: Receiver<Batch>)
 
 /// Replays `input` line by line.
 ///
-/// `make` builds one worker's state (its deciders); `known` tells from a worker's state which
-/// tokens are plain already (see [`Batch::parse_knowing`]); `work` turns a readable line into a
+/// `make` builds one worker's state (its deciders and token caches); `known` tells from a worker's
+/// state which tokens are plain already (see [`Batch::parse_knowing`]); `share` is given all the
+/// workers' states between chunks, to pool what their caches learnt; `work` turns a readable line into a
 /// result on a worker thread (the line is the worker's to keep or drop); `sink` receives every
 /// line's number in order, with its result or why it is unreadable. An I/O error while reading,
 /// or an engine failure, stops the replay.
-pub fn replay<R, S, T, M, N, W, K>(
+pub fn replay<R, S, T, M, N, P, W, K>(
     input: R,
-    make: M,
-    known: N,
+    (make, known, share): (M, N, P),
     work: W,
     mut sink: K,
 ) -> Result<(), ReplayError>
@@ -160,6 +160,7 @@ where
     T: Send,
     M: Fn() -> Result<S, EngineError> + Sync,
     N: Fn(&S, &str) -> Option<TokenHint> + Sync,
+    P: Fn(&mut [S]),
     W: Fn(&mut S, RecordedRequest) -> Result<T, EngineError> + Sync,
     K: FnMut(u64, Result<T, Unreadable>),
 {
@@ -172,17 +173,24 @@ where
         let (tx, rx) = sync_channel::<Batch>(2);
         let (used_tx, used) = channel::<Batch>();
         scope.spawn(move || read_batches(input, tx, used));
-        consume(&rx, &used_tx, &pool, threads, (&known, &work), &mut sink)
+        consume(
+            &rx,
+            &used_tx,
+            &pool,
+            threads,
+            (&known, &share, &work),
+            &mut sink,
+        )
         // Returning drops `rx`: a reader still sending stops.
     })
 }
 
-fn consume<S, T, M, N, W, K>(
+fn consume<S, T, M, N, P, W, K>(
     rx: &Receiver<Batch>,
     used: &Sender<Batch>,
     pool: &Pool<S, M>,
     threads: usize,
-    (known, work): (&N, &W),
+    (known, share, work): (&N, &P, &W),
     sink: &mut K,
 ) -> Result<(), ReplayError>
 where
@@ -190,6 +198,7 @@ where
     T: Send,
     M: Fn() -> Result<S, EngineError> + Sync,
     N: Fn(&S, &str) -> Option<TokenHint> + Sync,
+    P: Fn(&mut [S]),
     W: Fn(&mut S, RecordedRequest) -> Result<T, EngineError> + Sync,
     K: FnMut(u64, Result<T, Unreadable>),
 {
@@ -224,6 +233,8 @@ where
                 out
             })
             .collect::<Result<_, _>>()?;
+        // Every worker's state is back in the pool: their caches meet.
+        share(&mut pool.free.lock().unwrap_or_else(PoisonError::into_inner));
         for (line, result) in results.into_iter().flatten() {
             sink(line, result);
         }

@@ -209,26 +209,35 @@ pub fn simulate<R: Read + Send>(
     let mut tally = Tally::default();
     let mut disagreement = None;
     let known = |(cache, ..): &Worker<'_>, raw: &str| cache.knows_plain(raw);
-    replay(input, make, known, work, |line, result| match result {
-        Ok((d, other)) => {
-            tally.add(d);
-            on_line(LineResult::Decided(line, d));
-            if let Some(o) = other
-                && o != d
-                && disagreement.is_none()
-            {
-                disagreement = Some(Disagreement {
-                    line,
-                    main: d.verdict(&policy.rules),
-                    other: o.verdict(&policy.rules),
-                });
+    let share = |workers: &mut [Worker<'_>]| {
+        side.verifier
+            .share(workers.iter_mut().map(|(cache, ..)| cache));
+    };
+    replay(
+        input,
+        (make, known, share),
+        work,
+        |line, result| match result {
+            Ok((d, other)) => {
+                tally.add(d);
+                on_line(LineResult::Decided(line, d));
+                if let Some(o) = other
+                    && o != d
+                    && disagreement.is_none()
+                {
+                    disagreement = Some(Disagreement {
+                        line,
+                        main: d.verdict(&policy.rules),
+                        other: o.verdict(&policy.rules),
+                    });
+                }
             }
-        }
-        Err(u) => {
-            tally.unreadable.add(&u);
-            on_line(LineResult::Unreadable(&u));
-        }
-    })?;
+            Err(u) => {
+                tally.unreadable.add(&u);
+                on_line(LineResult::Unreadable(&u));
+            }
+        },
+    )?;
     Ok(Simulated {
         report: tally.report(policy),
         disagreement,

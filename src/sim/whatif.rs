@@ -185,7 +185,20 @@ pub fn whatif<R: Read + Send>(
     let known = |([cb, ch], ..): &Worker<'_>, raw: &str| {
         cb.knows_plain(raw).or_else(|| ch.knows_plain(raw))
     };
-    replay(input, make, known, work, |line, result| {
+    let share = |workers: &mut [Worker<'_>]| {
+        let (vb, vh) = (base_side.verifier, head_side.verifier);
+        if std::ptr::eq(vb, vh) {
+            vb.share(
+                workers
+                    .iter_mut()
+                    .flat_map(|(caches, ..)| caches.iter_mut()),
+            );
+        } else {
+            vb.share(workers.iter_mut().map(|([cb, _], ..)| cb));
+            vh.share(workers.iter_mut().map(|([_, ch], ..)| ch));
+        }
+    };
+    replay(input, (make, known, share), work, |line, result| {
         r.total += 1;
         match result {
             Err(u) => unreadable.add(&u),

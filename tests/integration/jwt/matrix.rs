@@ -495,6 +495,85 @@ fn a_cache_knows_plain_tokens_and_heeds_only_its_own_hints() {
     assert_eq!(got.map(|_| ()), Err(Reason::BadSignature));
 }
 
+/// Caches that meet hold what each learnt, once for all: no token is checked again; a hint one
+/// gave from what it learnt alone is ignored afterwards; a cache made later takes up what the
+/// others learnt on its first miss.
+#[test]
+fn caches_that_meet_share_what_they_learnt() {
+    let verifier = kit_verifier();
+    let valid = rs256(&claims());
+    let at = valid.len() - 10;
+    let flip = if &valid[at..=at] == "A" { "B" } else { "A" };
+    let bad = format!("{}{flip}{}", &valid[..at], &valid[at + 1..]);
+    let (mut a, mut b) = (TokenCache::new(), TokenCache::new());
+    let verdict = |c: &mut TokenCache, t: &str| verifier.verify_cached(c, Some(t), NOW).map(|_| ());
+    assert_eq!(verdict(&mut a, &valid), Ok(()));
+    assert_eq!(verdict(&mut b, &bad), Err(Reason::BadSignature));
+    assert_eq!(verifier.cache_misses(), 2);
+    let own_hint = a.knows_plain(&valid).expect("learnt by a");
+    assert_eq!(b.knows_plain(&valid), None, "not met yet");
+
+    verifier.share([&mut a, &mut b]);
+    assert!(b.knows_plain(&valid).is_some() && a.knows_plain(&bad).is_some());
+    assert_eq!(verdict(&mut b, &valid), Ok(()));
+    assert_eq!(verdict(&mut a, &bad), Err(Reason::BadSignature));
+    assert_eq!(verifier.cache_misses(), 2, "nothing checked again");
+    // `own_hint` named `valid` among what `a` had learnt alone; that is now pooled elsewhere.
+    let got = verifier.verify_claims(&mut a, Some(&bad), Some(own_hint), NOW);
+    assert_eq!(got.map(|_| ()), Err(Reason::BadSignature));
+    let shared_hint = b.knows_plain(&valid).expect("pooled");
+    let got = verifier.verify_claims(&mut a, Some(&valid), Some(shared_hint), NOW);
+    assert_eq!(
+        got.map(|_| ()),
+        Ok(()),
+        "a hint on the pool holds in every cache sharing it"
+    );
+
+    let mut c = TokenCache::new();
+    assert_eq!(c.knows_plain(&valid), None);
+    let other = rs256(&with(json!({"sub": "s-2"})));
+    assert_eq!(verdict(&mut c, &other), Ok(()));
+    assert_eq!(verifier.cache_misses(), 3);
+    assert!(
+        c.knows_plain(&valid).is_some(),
+        "took up the pool on its miss"
+    );
+    assert_eq!(verdict(&mut c, &valid), Ok(()));
+    assert_eq!(verifier.cache_misses(), 3);
+    // Met again, `c`'s own token joins the pool.
+    verifier.share([&mut a, &mut b, &mut c]);
+    assert!(a.knows_plain(&other).is_some());
+}
+
+/// What caches pool is bounded like each cache: 16 MiB of tokens; past that the pool starts over
+/// from what the caches bring, and verdicts stay right.
+#[test]
+fn the_pool_of_verdicts_is_bounded() {
+    let verifier = kit_verifier();
+    let tokens: Vec<String> = (0..1100)
+        .map(|i| format!("{i:05}.{}", "x".repeat(16_384 - 6)))
+        .collect();
+    let (mut a, mut b) = (TokenCache::new(), TokenCache::new());
+    for (i, t) in tokens.iter().enumerate() {
+        let cache = if i % 2 == 0 { &mut a } else { &mut b };
+        assert_eq!(
+            verifier.verify_cached(cache, Some(t), NOW).map(|_| ()),
+            Err(Reason::Malformed)
+        );
+        if i % 100 == 99 {
+            verifier.share([&mut a, &mut b]);
+        }
+    }
+    verifier.share([&mut a, &mut b]);
+    let known = tokens.iter().filter(|t| a.knows_plain(t).is_some()).count();
+    assert!(
+        known > 0 && known <= TokenCache::MAX_BYTES / 16_384,
+        "{known}"
+    );
+    assert!(a.knows_plain(&tokens[1099]).is_some() && b.knows_plain(&tokens[1099]).is_some());
+    assert_eq!(a.knows_plain(&tokens[0]), None);
+}
+
 /// The cache's time window gives exactly the verdict of the full check, at and around every
 /// bound, for integer bounds near the ends of `i64`, fractional ones, bounds past `i64`, and
 /// bounds that are not numbers.

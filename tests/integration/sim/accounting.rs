@@ -8,7 +8,7 @@ use serde_json::Value;
 use edgeward::catalog::Catalog;
 use edgeward::jwt::{Jwks, Profile, Verifier};
 use edgeward::sim::engine::{Interpreter, Module, Policy};
-use edgeward::sim::replay::Side;
+use edgeward::sim::replay::{CHUNK_LINES, Side};
 use edgeward::sim::simulate::{LineResult, SimulateReport, simulate as replay_simulate};
 
 use super::super::jwt::{AUD, ISS, read};
@@ -280,6 +280,12 @@ fn blocks() -> Vec<(Vec<u8>, bool)> {
 }
 
 fn run_lib(traffic: Vec<u8>) -> (SimulateReport, Vec<u64>) {
+    let (report, seen, _) = run_lib_counting(traffic);
+    (report, seen)
+}
+
+/// [`run_lib`], also giving how many times a worker's cache missed a token.
+fn run_lib_counting(traffic: Vec<u8>) -> (SimulateReport, Vec<u64>, u64) {
     let catalog = Catalog::from_yaml_str("none", "").unwrap().catalog;
     let program = edgeward::compile("v1.ward", POLICY_V1, Some(&catalog))
         .unwrap()
@@ -306,7 +312,42 @@ fn run_lib(traffic: Vec<u8>) -> (SimulateReport, Vec<u64>) {
     })
     .unwrap();
     assert_eq!(out.disagreement, None);
-    (out.report, seen)
+    (out.report, seen, verifier.cache_misses())
+}
+
+/// Workers pool what their token caches learnt between chunks: ten tokens met once each in the
+/// first chunk, then in turn over two more chunks on four threads, reach the shared verdicts
+/// ten times in all (each worker would miss each token once if the caches did not meet).
+#[test]
+fn workers_share_what_their_caches_learnt() {
+    let tokens: Vec<String> = (0..10)
+        .map(|i| token(Some(&format!("u{i}@acme.dev"))))
+        .collect();
+    let mut traffic = String::new();
+    for t in &tokens {
+        traffic += &line("GET", "https://x.dev/docs/a", Some(t));
+        traffic.push('\n');
+    }
+    for _ in tokens.len()..CHUNK_LINES {
+        traffic += &line("GET", "https://x.dev/docs/a", None);
+        traffic.push('\n');
+    }
+    for i in 0..2 * CHUNK_LINES {
+        traffic += &line(
+            "GET",
+            "https://x.dev/docs/a",
+            Some(&tokens[i % tokens.len()]),
+        );
+        traffic.push('\n');
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .unwrap();
+    let (report, seen, misses) = pool.install(|| run_lib_counting(traffic.into_bytes()));
+    assert_eq!(seen.len(), 3 * CHUNK_LINES);
+    assert_eq!(report.allow, 10 + 2 * CHUNK_LINES as u64, "{report:?}");
+    assert_eq!(misses, 10);
 }
 
 proptest! {
