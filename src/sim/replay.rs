@@ -202,47 +202,80 @@ where
     W: Fn(&mut S, RecordedRequest) -> Result<T, EngineError> + Sync,
     K: FnMut(u64, Result<T, Unreadable>),
 {
+    // A chunk's results are handed to `sink` while the workers decide the next chunk.
+    let mut pending: Results<T> = Vec::new();
     for batch in rx {
-        // Several parts per thread, so that a slow part (new tokens to verify) does not leave
-        // the other threads idle.
-        let per_worker = batch.len().div_ceil(threads * 8).max(1);
-        let parts: Vec<std::ops::Range<usize>> = (0..batch.len())
-            .step_by(per_worker)
-            .map(|start| start..batch.len().min(start + per_worker))
-            .collect();
-        let results: Vec<Vec<(u64, Result<T, Unreadable>)>> = parts
-            .into_par_iter()
-            .map(|part| {
-                let mut state = pool.take().map_err(|error| ReplayError::Engine {
-                    line: batch.line(part.start),
-                    error,
-                })?;
-                let out = part
-                    .map(|i| {
-                        let line = batch.line(i);
-                        match batch.parse_knowing(i, &|raw| known(&state, raw)) {
-                            Ok(rec) => match work(&mut state, rec) {
-                                Ok(t) => Ok((line, Ok(t))),
-                                Err(error) => Err(ReplayError::Engine { line, error }),
-                            },
-                            Err(u) => Ok((line, Err(u))),
-                        }
-                    })
-                    .collect::<Result<Vec<_>, _>>();
-                pool.give(state);
-                out
-            })
-            .collect::<Result<_, _>>()?;
+        let mut decided = None;
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| decided = Some(decide_batch(&batch, pool, threads, (known, work))));
+            drain(&mut pending, sink);
+        });
+        pending = decided.unwrap_or_else(|| Ok(Vec::new()))?;
         // Every worker's state is back in the pool: their caches meet.
         share(&mut pool.free.lock().unwrap_or_else(PoisonError::into_inner));
-        for (line, result) in results.into_iter().flatten() {
-            sink(line, result);
-        }
         if let Some(u) = batch.failed {
+            drain(&mut pending, sink);
             return Err(ReplayError::Io(u));
         }
         // The reader may have stopped: then the batch is simply dropped.
         let _ = used.send(batch);
     }
+    drain(&mut pending, sink);
     Ok(())
+}
+
+/// A chunk's results, a list per part, in line order.
+type Results<T> = Vec<Vec<(u64, Result<T, Unreadable>)>>;
+
+fn drain<T>(results: &mut Results<T>, sink: &mut impl FnMut(u64, Result<T, Unreadable>)) {
+    for (line, result) in results.drain(..).flatten() {
+        sink(line, result);
+    }
+}
+
+/// Decides a chunk's lines on the thread pool, in parts, each part with a worker's state from
+/// `pool`.
+fn decide_batch<S, T, M, N, W>(
+    batch: &Batch,
+    pool: &Pool<S, M>,
+    threads: usize,
+    (known, work): (&N, &W),
+) -> Result<Results<T>, ReplayError>
+where
+    S: Send,
+    T: Send,
+    M: Fn() -> Result<S, EngineError> + Sync,
+    N: Fn(&S, &str) -> Option<TokenHint> + Sync,
+    W: Fn(&mut S, RecordedRequest) -> Result<T, EngineError> + Sync,
+{
+    // Several parts per thread, so that a slow part (new tokens to verify) does not leave
+    // the other threads idle.
+    let per_worker = batch.len().div_ceil(threads * 8).max(1);
+    let parts: Vec<std::ops::Range<usize>> = (0..batch.len())
+        .step_by(per_worker)
+        .map(|start| start..batch.len().min(start + per_worker))
+        .collect();
+    parts
+        .into_par_iter()
+        .map(|part| {
+            let mut state = pool.take().map_err(|error| ReplayError::Engine {
+                line: batch.line(part.start),
+                error,
+            })?;
+            let out = part
+                .map(|i| {
+                    let line = batch.line(i);
+                    match batch.parse_knowing(i, &|raw| known(&state, raw)) {
+                        Ok(rec) => match work(&mut state, rec) {
+                            Ok(t) => Ok((line, Ok(t))),
+                            Err(error) => Err(ReplayError::Engine { line, error }),
+                        },
+                        Err(u) => Ok((line, Err(u))),
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>();
+            pool.give(state);
+            out
+        })
+        .collect()
 }
