@@ -8,7 +8,14 @@ use clap::{Parser, Subcommand};
 
 /// Policy-as-code for the edge: check, compile, test, simulate and diff policies keyed to Backstage.
 #[derive(Parser)]
-#[command(name = "edgeward", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "edgeward",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    help_expected = true
+)]
 struct Args {
     #[command(subcommand)]
     command: Command,
@@ -55,5 +62,17 @@ fn main() -> ExitCode {
             eprintln!("{}", e.render());
             e.exit_code()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every verb and every argument says what it is for (`help_expected`), and clap's own
+    /// consistency checks hold.
+    #[test]
+    fn every_argument_has_help() {
+        super::Args::command().debug_assert();
     }
 }

@@ -20,6 +20,7 @@ pub struct CheckArgs {
     /// The Backstage catalog: a folder of YAML files, one YAML file, or the catalog API's JSON
     #[arg(long)]
     pub catalog: Option<String>,
+    /// How to print the diagnostics: for people, or as JSON
     #[arg(long, value_enum, default_value = "human")]
     pub format: CheckFormat,
 }
@@ -176,6 +177,7 @@ pub enum TextOrJson {
 pub struct CatalogArgs {
     /// A folder of Backstage YAML files, one YAML file, or the catalog API's JSON
     pub path: String,
+    /// A readable summary, or the same summary as JSON
     #[arg(long, value_enum, default_value = "text")]
     pub format: TextOrJson,
 }

@@ -27,6 +27,7 @@ pub struct EvalArgs {
     /// Also say which route matched and how every rule considered evaluated
     #[arg(long)]
     pub explain: bool,
+    /// The decision as a line of text, or as JSON (DESIGN §5)
     #[arg(long, value_enum, default_value = "text")]
     pub format: TextOrJson,
 }

@@ -41,6 +41,7 @@ pub struct SimulateArgs {
     /// Also decide every request on the interpreter; exit 1 at the first disagreement
     #[arg(long)]
     pub cross_check: bool,
+    /// A readable table, or the report as JSON (DESIGN §5)
     #[arg(long, value_enum, default_value = "text")]
     pub format: TextOrJson,
 }
@@ -76,13 +77,16 @@ pub struct WhatifArgs {
     /// The Backstage catalog (needed when a policy names entities)
     #[arg(long)]
     pub catalog: Option<String>,
+    /// The audience every token must carry
     #[arg(long)]
     pub aud: Option<String>,
+    /// The issuer every token must name
     #[arg(long)]
     pub iss: Option<String>,
     /// Exit 1 when a request changes decision this way (a rule move alone never fails)
     #[arg(long, value_enum)]
     pub fail_on: Option<FailOnArg>,
+    /// A readable table, the report as JSON (DESIGN §5), or Markdown for a pull-request comment
     #[arg(long, value_enum, default_value = "text")]
     pub format: WhatifFormat,
 }
