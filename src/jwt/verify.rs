@@ -88,8 +88,8 @@ impl Tier {
     /// The token bytes a tier holds at most.
     const MAX_BYTES: usize = 16 << 20;
 
-    fn get(&self, token: &str) -> Option<&Entry> {
-        self.entries.get(*self.index.get(token)?)
+    fn place(&self, token: &str) -> Option<usize> {
+        self.index.get(token).copied()
     }
 
     fn knows_plain(&self, token: &str) -> Option<TokenHint> {
@@ -106,10 +106,11 @@ impl Tier {
 
     /// The entry a hint names, when it is this tier's and names a token as long as `token`
     /// (the caller's token is the one the hint was given for; the length is a sanity check).
-    fn hinted(&self, hint: TokenHint, token: &str) -> Option<&Entry> {
-        (hint.generation == self.generation && hint.len == token.len())
-            .then(|| self.entries.get(hint.index))
-            .flatten()
+    fn hinted(&self, hint: TokenHint, token: &str) -> Option<usize> {
+        (hint.generation == self.generation
+            && hint.len == token.len()
+            && hint.index < self.entries.len())
+        .then_some(hint.index)
     }
 
     /// Keeps `entry` for `token`, emptying the tier first when it is full; where it is kept.
@@ -158,7 +159,9 @@ fn next_generation() -> u64 {
 
 /// Where a [`TokenCache`] holds a token it was asked about ([`TokenCache::knows_plain`]), so that
 /// verifying the same token right after ([`Verifier::verify_claims`]) needs no second lookup.
-/// Any other cache, or the same one once emptied, ignores it.
+/// It names a part of the cache (what the cache learnt itself, or the pool it shares) as that
+/// part is now: a cache that does not hold that part, or holds it emptied or pooled since,
+/// ignores it (caches sharing one pool heed each other's hints on it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TokenHint {
     generation: u64,
@@ -222,18 +225,33 @@ impl TokenCache {
             .or_else(|| self.own.knows_plain(token))
     }
 
-    /// The entry for `token`: the one `hint` names when it is one of this cache's, else the one
-    /// a lookup finds.
-    fn find(&self, token: &str, hint: Option<TokenHint>) -> Option<&Entry> {
+    /// Where `token`'s entry is: where `hint` says when it is one of this cache's, else where a
+    /// lookup finds it.
+    fn locate(&self, token: &str, hint: Option<TokenHint>) -> Option<Place> {
         let shared = self.shared.as_deref();
         hint.and_then(|h| {
             shared
                 .and_then(|s| s.hinted(h, token))
-                .or_else(|| self.own.hinted(h, token))
+                .map(Place::Shared)
+                .or_else(|| self.own.hinted(h, token).map(Place::Own))
         })
-        .or_else(|| shared.and_then(|s| s.get(token)))
-        .or_else(|| self.own.get(token))
+        .or_else(|| shared.and_then(|s| s.place(token)).map(Place::Shared))
+        .or_else(|| self.own.place(token).map(Place::Own))
     }
+
+    fn at(&self, place: Place) -> Option<&Entry> {
+        match place {
+            Place::Shared(i) => self.shared.as_deref()?.entries.get(i),
+            Place::Own(i) => self.own.entries.get(i),
+        }
+    }
+}
+
+/// Where a [`TokenCache`] holds an entry.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    Shared(usize),
+    Own(usize),
 }
 
 /// Hashes a token by its last bytes (its signature), from a random seed, a word at a time;
@@ -376,8 +394,9 @@ impl Verifier {
 
     /// Pools what `caches` learnt since they last met: afterwards each holds what all of them
     /// hold (one copy for all, read only), and a worker's cache made later takes it up on its
-    /// first miss. Call it when the workers are between tasks: a cache kept elsewhere meanwhile
-    /// costs a copy of the pool, never a wrong verdict.
+    /// first miss. The pool is bounded as each cache is: one that would grow past the bounds
+    /// starts over from what the caches bring. Call it when the workers are between tasks: a
+    /// cache kept elsewhere meanwhile costs a copy of the pool, never a wrong verdict.
     pub fn share<'c>(&self, caches: impl IntoIterator<Item = &'c mut TokenCache>) {
         let mut caches: Vec<&mut TokenCache> = caches.into_iter().collect();
         for cache in &mut caches {
@@ -453,10 +472,14 @@ impl Verifier {
             // Refused before any work, and never kept.
             return Err(Reason::Malformed);
         }
-        if cache.find(token, hint).is_none() {
-            self.learn(cache, token);
-        }
-        cache.find(token, None).ok_or(Reason::Malformed)
+        let place = match cache.locate(token, hint) {
+            Some(place) => place,
+            None => {
+                self.learn(cache, token);
+                cache.locate(token, None).ok_or(Reason::Malformed)?
+            }
+        };
+        cache.at(place).ok_or(Reason::Malformed)
     }
 
     /// Makes `cache` hold `token`: from what the workers learnt together when the cache has not
@@ -471,7 +494,7 @@ impl Verifier {
                 .is_some_and(|s| Arc::ptr_eq(s, &learnt))
             {
                 cache.shared = Some(Arc::clone(&learnt));
-                if learnt.get(token).is_some() {
+                if learnt.place(token).is_some() {
                     return;
                 }
             }

@@ -4,6 +4,7 @@
 //! reference interpreter over an [`ir::Program`](crate::ir::Program), or the compiled module run by
 //! the wasmtime host (the artifact that ships).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::input::{ClaimDecl, ClaimType, Claims, Request};
@@ -148,12 +149,21 @@ pub struct Interpreter {
     pub program: Program,
 }
 
-/// The interpreter, with a request it reuses to take claims given beside one.
-struct InterpDecider<'p>(&'p Program, Request);
+/// The interpreter, with a request it reuses to take claims given beside one, and its own copy of
+/// each claims value it was given (by the given value's address, kept alive so that the address
+/// names it alone): claims shared by all threads are then never counted in or out per request.
+struct InterpDecider<'p> {
+    program: &'p Program,
+    request: Request,
+    copies: HashMap<usize, (Arc<Claims>, Arc<Claims>)>,
+}
+
+/// The claims copies an interpreter keeps at most; it forgets them all past this.
+const MAX_COPIES: usize = 16_384;
 
 impl Decide for InterpDecider<'_> {
     fn decide(&mut self, req: &Request) -> Result<Decision, EngineError> {
-        Ok(crate::interp::decide(self.0, req))
+        Ok(crate::interp::decide(self.program, req))
     }
 
     fn decide_with(
@@ -171,25 +181,38 @@ impl Decide for InterpDecider<'_> {
             country,
             claims: _,
         } = req;
-        let with = &mut self.1;
+        let with = &mut self.request;
         with.method.clone_from(method);
         with.host.clone_from(host);
         with.path.clone_from(path);
         (with.time, with.ip) = (*time, *ip);
         with.country.clone_from(country);
-        with.claims = Arc::clone(claims);
-        Ok(crate::interp::decide(self.0, with))
+        if self.copies.len() >= MAX_COPIES {
+            self.copies.clear();
+        }
+        let (_, copy) = self
+            .copies
+            .entry(Arc::as_ptr(claims) as usize)
+            .or_insert_with(|| (Arc::clone(claims), Arc::new(Claims::clone(claims))));
+        if !Arc::ptr_eq(&with.claims, copy) {
+            with.claims = Arc::clone(copy);
+        }
+        Ok(crate::interp::decide(self.program, with))
     }
 
     fn last_route(&mut self, req: &Request) -> Option<u32> {
-        crate::interp::pick_route(self.0, &req.method, &req.host, req.path.as_bytes())
+        crate::interp::pick_route(self.program, &req.method, &req.host, req.path.as_bytes())
             .map(|(i, _, _)| i)
     }
 }
 
 impl Engine for Interpreter {
     fn decider(&self) -> Result<Box<dyn Decide + '_>, EngineError> {
-        Ok(Box::new(InterpDecider(&self.program, Request::default())))
+        Ok(Box::new(InterpDecider {
+            program: &self.program,
+            request: Request::default(),
+            copies: HashMap::new(),
+        }))
     }
 }
 

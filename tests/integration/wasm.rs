@@ -155,6 +155,45 @@ fn shared_claims_are_encoded_once_and_changes_are_seen() {
     }
 }
 
+/// The interpreter given claims beside a request (as `--cross-check` runs it) decides as with the
+/// same claims inside the request: over more distinct claims values than it keeps copies of, each
+/// value given again after others and twice in a row.
+#[test]
+fn the_interpreter_given_claims_beside_a_request_decides_as_with_them_inside() {
+    use edgeward::sim::engine::{Engine, Interpreter};
+    use std::sync::Arc;
+    let program = build::example();
+    let engine = Interpreter {
+        program: program.clone(),
+    };
+    let mut decider = engine.decider().unwrap();
+    let mut r = req("POST", "payments.acme.dev", "/deploy/payments-api");
+    r.time = 1_795_000_000;
+    r = with(r, "amr", ClaimValue::Set(vec!["pwd".into(), "mfa".into()]));
+    let emails = ["bob@acme.dev", "Jane@acme.dev", "nobody@x.dev"];
+    let values: Vec<Arc<_>> = (0..20_000)
+        .map(|i| with(r.clone(), "email", ClaimValue::String(emails[i % 3].into())).claims)
+        .collect();
+    let mut outcomes = std::collections::BTreeSet::new();
+    for i in (0..values.len()).chain([0, 0, 4, 1, 1, 2]) {
+        let claims = &values[i];
+        let inside = edgeward::interp::decide(
+            &program,
+            &Request {
+                claims: Arc::clone(claims),
+                ..r.clone()
+            },
+        );
+        assert_eq!(
+            decider.decide_with(&r, claims).unwrap(),
+            inside,
+            "value {i}"
+        );
+        outcomes.insert(format!("{inside:?}"));
+    }
+    assert!(outcomes.len() >= 2, "{outcomes:?}");
+}
+
 #[test]
 fn sizes_stay_small() {
     let mut ex = t(build::example());
