@@ -6,5 +6,5 @@ pub mod host;
 pub mod manifest;
 
 pub use codegen::{CodegenError, INPUT_CAPACITY, WatError, compile, route_order, to_wat};
-pub use host::{Compiled, Decider, HostError};
+pub use host::{ClaimsEncoding, Compiled, Decider, HostError};
 pub use manifest::Manifest;

@@ -15,6 +15,7 @@ use super::claims::{principal_of, type_claims};
 use super::jwks::Key;
 use super::{Jwks, LEEWAY_SECONDS, MAX_TOKEN_BYTES, Profile, Reason, Verified};
 use crate::input::{ClaimDecl, Claims};
+use crate::wasm::ClaimsEncoding;
 
 /// What a token's time-independent checks found: all but `exp` and `nbf`, which depend on the
 /// request's time and are checked on every call against the bounds kept here.
@@ -187,6 +188,8 @@ struct Window {
     /// `exp + 60`: later is `expired`.
     until: i64,
     claims: Arc<Claims>,
+    /// The place for the claims' encoding, beside them (see [`ClaimsEncoding`]).
+    encoding: ClaimsEncoding,
 }
 
 impl Window {
@@ -203,6 +206,7 @@ impl Window {
             from: bound(&checked.nbf, -LEEWAY_SECONDS)?.unwrap_or(i64::MIN),
             until: bound(&checked.exp, LEEWAY_SECONDS)?.unwrap_or(i64::MAX),
             claims: Arc::clone(&verified.claims),
+            encoding: ClaimsEncoding::default(),
         })
     }
 }
@@ -437,22 +441,23 @@ impl Verifier {
 
     /// The claims of [`Self::verify_cached`]'s verdict: what a replay decides with, given the hint
     /// the cache gave for this very token, if any (see [`TokenHint`]). A request inside the
-    /// token's time window is answered from the cache entry alone.
+    /// token's time window is answered from the cache entry alone, with the place kept beside
+    /// the claims for their encoding.
     pub fn verify_claims<'c>(
         &self,
         cache: &'c mut TokenCache,
         token: Option<&str>,
         hint: Option<TokenHint>,
         now: i64,
-    ) -> Result<&'c Arc<Claims>, Reason> {
+    ) -> Result<(&'c Arc<Claims>, Option<&'c ClaimsEncoding>), Reason> {
         match self.entry(cache, token, hint)? {
             Entry {
                 window: Some(w), ..
-            } if w.from <= now && now <= w.until => Ok(&w.claims),
+            } if w.from <= now && now <= w.until => Ok((&w.claims, Some(&w.encoding))),
             Entry {
                 verdict: Ok(checked),
                 ..
-            } => checked.at(now).map(|v| &v.claims),
+            } => checked.at(now).map(|v| (&v.claims, None)),
             Entry {
                 verdict: Err(reason),
                 ..

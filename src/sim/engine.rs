@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::input::{ClaimDecl, ClaimType, Claims, Request};
 use crate::ir::Program;
 use crate::wasm::abi::Decision;
-use crate::wasm::{Compiled, Decider, HostError, Manifest};
+use crate::wasm::{ClaimsEncoding, Compiled, Decider, HostError, Manifest};
 
 /// A route as reports name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,11 +122,14 @@ pub trait Decide: Send {
     fn decide(&mut self, req: &Request) -> Result<Decision, EngineError>;
 
     /// Decides `req` with `claims` for its claims (whatever `req.claims` holds), so that a
-    /// replay need not put each token's claims into the request it reuses.
+    /// replay need not put each token's claims into the request it reuses; `encoding` is the
+    /// place kept beside `claims` for their encoding, when there is one (the module's deciders
+    /// share it; see [`ClaimsEncoding`]).
     fn decide_with(
         &mut self,
         req: &Request,
         claims: &Arc<Claims>,
+        _encoding: Option<&ClaimsEncoding>,
     ) -> Result<Decision, EngineError> {
         let mut with = req.clone();
         with.claims = Arc::clone(claims);
@@ -170,6 +173,7 @@ impl Decide for InterpDecider<'_> {
         &mut self,
         req: &Request,
         claims: &Arc<Claims>,
+        _encoding: Option<&ClaimsEncoding>,
     ) -> Result<Decision, EngineError> {
         // every field named, so that a new one cannot be left out; strings keep their buffers
         let Request {
@@ -244,9 +248,10 @@ impl Decide for ModuleDecider {
         &mut self,
         req: &Request,
         claims: &Arc<Claims>,
+        encoding: Option<&ClaimsEncoding>,
     ) -> Result<Decision, EngineError> {
         self.0
-            .decide_with(req, claims)
+            .decide_with(req, claims, encoding)
             .map_err(|e| EngineError(e.to_string()))
     }
 

@@ -58,10 +58,10 @@ pub fn judge<'d>(
     request: &Request,
 ) -> Result<(Decided, Option<Decided>), EngineError> {
     match verifier.verify_claims(cache, token, hint, request.time) {
-        Ok(claims) => {
-            let main = Decided::Policy(decider.decide_with(request, claims)?);
+        Ok((claims, encoding)) => {
+            let main = Decided::Policy(decider.decide_with(request, claims, encoding)?);
             let also = match also {
-                Some(a) => Some(Decided::Policy(a.decide_with(request, claims)?)),
+                Some(a) => Some(Decided::Policy(a.decide_with(request, claims, encoding)?)),
                 None => None,
             };
             Ok((main, also))

@@ -2,7 +2,7 @@
 //! requests with one reusable instance per thread.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use wasmtime::{Config, Engine, InstancePre, Linker, Memory, Module, Store, TypedFunc};
 
@@ -53,6 +53,8 @@ pub struct Compiled {
     module: Module,
     manifest: Manifest,
     slots: Vec<Slot>,
+    /// Names the slot layout of this module's deciders (see [`ClaimsEncoding`]).
+    layout: Arc<Layout>,
     pre: InstancePre<()>,
 }
 
@@ -119,6 +121,7 @@ impl Compiled {
             module,
             manifest,
             slots,
+            layout: Arc::new(Layout),
             pre,
         };
         // checks the export signatures and the ABI version the code reports
@@ -188,6 +191,7 @@ impl Compiled {
             route,
             input_addr,
             capacity,
+            layout: Arc::clone(&self.layout),
             slots: self.slots.clone(),
             steps: plan(&self.slots),
             claim_slots: self.slots.iter().filter(|s| s.is_claim()).count(),
@@ -207,6 +211,8 @@ pub struct Decider {
     input_addr: usize,
     capacity: usize,
     slots: Vec<Slot>,
+    /// Names this module's slot layout: every decider of one [`Compiled`] holds the same.
+    layout: Arc<Layout>,
     /// How an encoding is written, slot by slot: see [`Step`].
     steps: Vec<Step>,
     /// How many of `slots` are claims.
@@ -215,6 +221,30 @@ pub struct Decider {
     memo: HashMap<usize, ClaimsMemo, AddressHash>,
     /// Whether the last decision came from the module (so `edgeward_route` speaks for it).
     called: bool,
+}
+
+/// What an encoding of claims depends on (see [`ClaimsEncoding`]), named by its address.
+#[derive(Debug)]
+struct Layout;
+
+/// A place beside a claims value for the encoding of its claim slots: made by the first decider
+/// that needs it and read after by every decider of the same module, on any thread, with no
+/// lookup. Keep it beside the claims it was made for, and give it only with them.
+#[derive(Debug, Default, Clone)]
+pub struct ClaimsEncoding(OnceLock<SharedMemo>);
+
+impl ClaimsEncoding {
+    /// Whether a decider has made the encoding yet.
+    pub fn is_made(&self) -> bool {
+        self.0.get().is_some()
+    }
+}
+
+#[derive(Debug, Clone)]
+struct SharedMemo {
+    /// The layout the bytes were encoded for (held, so that its address names it alone).
+    layout: Arc<Layout>,
+    bytes: MemoBytes,
 }
 
 /// The claim slots of one claims value, encoded once and reused by every request that shares the
@@ -230,6 +260,7 @@ struct ClaimsMemo {
 
 /// A memo's bytes: most claims encode in a few dozen bytes, kept in the memo table itself so
 /// that a decision for claims not seen lately waits for one cache miss there, not two.
+#[derive(Debug, Clone)]
 enum MemoBytes {
     Inline { len: u8, bytes: [u8; INLINE_MEMO] },
     Heap(Box<[u8]>),
@@ -259,6 +290,13 @@ impl MemoBytes {
 
 impl ClaimsMemo {
     fn new(slots: &[Slot], claims: &Arc<Claims>) -> ClaimsMemo {
+        ClaimsMemo {
+            _claims: Arc::clone(claims),
+            bytes: Self::bytes(slots, claims),
+        }
+    }
+
+    fn bytes(slots: &[Slot], claims: &Claims) -> MemoBytes {
         let mut ends = Vec::new();
         let mut encoded = Vec::new();
         for slot in slots {
@@ -269,10 +307,7 @@ impl ClaimsMemo {
             }
         }
         ends.extend_from_slice(&encoded);
-        ClaimsMemo {
-            _claims: Arc::clone(claims),
-            bytes: MemoBytes::new(&ends),
-        }
+        MemoBytes::new(&ends)
     }
 }
 
@@ -347,19 +382,23 @@ impl Decider {
     /// module's input buffer and runs the module (`bad_input` without calling it when the
     /// encoding does not fit `input_capacity`).
     pub fn decide(&mut self, req: &Request) -> Result<Decision, HostError> {
-        self.decide_with(req, &req.claims)
+        self.decide_with(req, &req.claims, None)
     }
 
     /// [`Decider::decide`] with `claims` for the request's claims (whatever `req.claims` holds):
     /// a caller that keeps a token's claims needs not put them into the request, which would
     /// touch their reference count on every request.
+    ///
+    /// `encoding`, when given, is the place kept beside `claims` for their encoding (see
+    /// [`ClaimsEncoding`]).
     pub fn decide_with(
         &mut self,
         req: &Request,
         claims: &Arc<Claims>,
+        encoding: Option<&ClaimsEncoding>,
     ) -> Result<Decision, HostError> {
         self.called = false;
-        match self.encode_in_place(req, claims)? {
+        match self.encode_in_place(req, claims, encoding)? {
             Some(len) => self.run(len),
             None => Ok(BAD_INPUT),
         }
@@ -372,13 +411,12 @@ impl Decider {
         &mut self,
         req: &Request,
         claims: &Arc<Claims>,
+        encoding: Option<&ClaimsEncoding>,
     ) -> Result<Option<usize>, HostError> {
-        if self.memo.len() >= MEMO_CAPACITY {
-            self.memo.clear();
-        }
         let Decider {
             store,
             memory,
+            layout,
             slots,
             steps,
             memo,
@@ -387,9 +425,25 @@ impl Decider {
             claim_slots,
             ..
         } = self;
-        let memo = memo
-            .entry(Arc::as_ptr(claims) as usize)
-            .or_insert_with(|| ClaimsMemo::new(slots, claims));
+        let beside = encoding.and_then(|e| {
+            let shared = e.0.get_or_init(|| SharedMemo {
+                layout: Arc::clone(layout),
+                bytes: ClaimsMemo::bytes(slots, claims),
+            });
+            Arc::ptr_eq(&shared.layout, layout).then_some(&shared.bytes)
+        });
+        let memo = match beside {
+            Some(bytes) => bytes,
+            None => {
+                if memo.len() >= MEMO_CAPACITY {
+                    memo.clear();
+                }
+                &memo
+                    .entry(Arc::as_ptr(claims) as usize)
+                    .or_insert_with(|| ClaimsMemo::new(slots, claims))
+                    .bytes
+            }
+        };
         let input = memory
             .data_mut(store)
             .get_mut(*input_addr..)
@@ -475,12 +529,12 @@ fn plan(slots: &[Slot]) -> Vec<Step> {
 fn encode_into(
     mut out: Cursor,
     steps: &[Step],
-    memo: &ClaimsMemo,
+    memo: &MemoBytes,
     claim_slots: usize,
     req: &Request,
 ) -> Option<usize> {
     // a memo holds every claim slot
-    let (ends, encoded) = memo.bytes.get().split_at_checked(4 * claim_slots)?;
+    let (ends, encoded) = memo.get().split_at_checked(4 * claim_slots)?;
     let end_of = |claim: usize| {
         claim
             .checked_sub(1)

@@ -132,9 +132,10 @@ fn shared_claims_are_encoded_once_and_changes_are_seen() {
                     ..r.clone()
                 },
                 &r.claims,
+                None,
             );
             assert_eq!(beside.unwrap(), ex.d.decide(r).unwrap(), "{r:?}");
-            let other = ex.d.decide_with(&jane, &r.claims).unwrap();
+            let other = ex.d.decide_with(&jane, &r.claims, None).unwrap();
             assert_eq!(
                 other,
                 ex.d.decide(&Request {
@@ -145,12 +146,69 @@ fn shared_claims_are_encoded_once_and_changes_are_seen() {
             );
         }
         assert_eq!(
-            ex.d.decide_with(&bare, &jane.claims).unwrap(),
+            ex.d.decide_with(&bare, &jane.claims, None).unwrap(),
             ex.d.decide(&Request {
                 claims: jane.claims.clone(),
                 ..bare.clone()
             })
             .unwrap()
+        );
+    }
+}
+
+/// The place kept beside a claims value for its encoding is filled by the first decider that
+/// needs it and serves every decider of the same module after; a decider of another module (other
+/// claim slots) encodes the claims on its own.
+#[test]
+fn an_encoding_kept_beside_claims_serves_the_deciders_of_its_module_only() {
+    use edgeward::wasm::ClaimsEncoding;
+    let example = Compiled::from_bytes(&compile(&build::example()).unwrap()).unwrap();
+    let (mut d1, mut d2) = (example.decider().unwrap(), example.decider().unwrap());
+    let small = "policy small version 1\n\nuse std::cloudflare_access\n\n\
+                 route ANY \"/\" {\n  allow jane when claims has email and claims.email == \"Jane@acme.dev\"\n}\n";
+    let none = edgeward::catalog::Catalog::from_yaml_str("none", "")
+        .unwrap()
+        .catalog;
+    let small = edgeward::compile("small.ward", small, Some(&none))
+        .unwrap()
+        .program;
+    let mut other = Compiled::from_bytes(&compile(&small).unwrap())
+        .unwrap()
+        .decider()
+        .unwrap();
+    let mut r = req("POST", "payments.acme.dev", "/deploy/payments-api");
+    r.time = 1_795_000_000;
+    r = with(r, "amr", ClaimValue::Set(vec!["pwd".into(), "mfa".into()]));
+    let root = req("GET", "payments.acme.dev", "/");
+    for email in ["bob@acme.dev", "Jane@acme.dev", "nobody@x.dev"] {
+        let inside = with(r.clone(), "email", ClaimValue::String(email.into()));
+        let claims = &inside.claims;
+        let kept = ClaimsEncoding::default();
+        let expected = d1.decide(&inside).unwrap();
+        assert!(!kept.is_made());
+        for d in [0, 1, 0] {
+            let d = if d == 0 { &mut d1 } else { &mut d2 };
+            assert_eq!(
+                d.decide_with(&r, claims, Some(&kept)).unwrap(),
+                expected,
+                "{email}"
+            );
+            assert!(kept.is_made());
+        }
+        let at_root = Request {
+            claims: claims.clone(),
+            ..root.clone()
+        };
+        let expected = other.decide(&at_root).unwrap();
+        assert_eq!(
+            other.decide_with(&root, claims, Some(&kept)).unwrap(),
+            expected,
+            "{email}, another module"
+        );
+        assert_eq!(
+            expected.outcome == Outcome::Allow,
+            email == "Jane@acme.dev",
+            "{expected:?}"
         );
     }
 }
@@ -185,7 +243,7 @@ fn the_interpreter_given_claims_beside_a_request_decides_as_with_them_inside() {
             },
         );
         assert_eq!(
-            decider.decide_with(&r, claims).unwrap(),
+            decider.decide_with(&r, claims, None).unwrap(),
             inside,
             "value {i}"
         );
