@@ -24,6 +24,7 @@ use edgeward::sim::engine::{Engine, Module, Policy};
 use edgeward::sim::replay::Side;
 use edgeward::sim::simulate::simulate;
 use edgeward::sim::traffic::parse_line;
+use edgeward::wasm::ClaimsEncoding;
 
 const AUD: &str = "78f42a26e725d802b7ae5bdb3e8707e144ddc1121a0742da244c75e05a0bccac";
 const ISS: &str = "https://acme.cloudflareaccess.com";
@@ -203,7 +204,9 @@ fn bench(c: &mut Criterion) {
             let _ = std::fs::remove_file(file);
         }
     }
-    // The decide step alone: verified requests, decided one after another on one warm instance.
+    // The decide step alone: verified requests, decided one after another on one warm instance,
+    // each with the place for its claims' encoding beside its claims, as the replay's token cache
+    // keeps it.
     let requests = verified_requests(&s, &pool);
     if let Ok(mut decider) = s.module.decider() {
         g.throughput(Throughput::Elements(requests.len() as u64));
@@ -211,7 +214,11 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 requests
                     .iter()
-                    .filter(|r| decider.decide(r).is_ok_and(|d| d.outcome.is_allow()))
+                    .filter(|(r, kept)| {
+                        decider
+                            .decide_with(r, &r.claims, Some(kept))
+                            .is_ok_and(|d| d.outcome.is_allow())
+                    })
                     .count()
             })
         });
@@ -221,7 +228,7 @@ fn bench(c: &mut Criterion) {
 
 /// One request per generated line shape (every URL, every token of `tokens`), verified as the
 /// replay does: what the decide step sees.
-fn verified_requests(s: &Setup, tokens: &[String]) -> Vec<Request> {
+fn verified_requests(s: &Setup, tokens: &[String]) -> Vec<(Request, ClaimsEncoding)> {
     let verifier = s.verifier();
     let mut cache = TokenCache::new();
     (0..tokens.len())
@@ -236,7 +243,7 @@ fn verified_requests(s: &Setup, tokens: &[String]) -> Vec<Request> {
                 .verify_cached(&mut cache, token.as_deref(), request.time)
                 .ok()?;
             request.claims = verified.claims.clone();
-            Some(request)
+            Some((request, ClaimsEncoding::default()))
         })
         .collect()
 }
