@@ -885,6 +885,7 @@ impl<R: Read> BatchReader<R> {
         batch.first = self.line_no + 1;
         batch.max_line = self.max_line;
         batch.ends.clear();
+        batch.bodies.clear();
         batch.long.clear();
         batch.failed = None;
         let bytes = &mut batch.bytes;
@@ -915,14 +916,13 @@ impl<R: Read> BatchReader<R> {
             if !self.skipping {
                 let fresh = bytes.get(scanned..filled).unwrap_or_default();
                 let room = max - batch.ends.len();
+                let mut lines = Lines {
+                    ends: &mut batch.ends,
+                    bodies: &mut batch.bodies,
+                    long: &mut batch.long,
+                };
                 for at in memchr::memchr_iter(b'\n', fresh).take(room) {
-                    end_line(
-                        bytes,
-                        &mut batch.ends,
-                        &mut batch.long,
-                        scanned + at + 1,
-                        self.max_line,
-                    );
+                    end_line(bytes, &mut lines, scanned + at + 1, self.max_line);
                 }
                 scanned = filled;
                 let start = batch.ends.last().copied().unwrap_or(0);
@@ -931,6 +931,7 @@ impl<R: Read> BatchReader<R> {
                 if batch.ends.len() < max && filled - start > self.max_line + 1 {
                     batch.long.push(batch.ends.len());
                     batch.ends.push(start);
+                    batch.bodies.push(start);
                     filled = start;
                     scanned = start;
                     self.skipping = true;
@@ -953,13 +954,12 @@ impl<R: Read> BatchReader<R> {
                     self.skipping = false;
                     // A last line without a newline.
                     if batch.ends.last().copied().unwrap_or(0) < filled {
-                        end_line(
-                            bytes,
-                            &mut batch.ends,
-                            &mut batch.long,
-                            filled,
-                            self.max_line,
-                        );
+                        let mut lines = Lines {
+                            ends: &mut batch.ends,
+                            bodies: &mut batch.bodies,
+                            long: &mut batch.long,
+                        };
+                        end_line(bytes, &mut lines, filled, self.max_line);
                     }
                 }
                 Ok(n) => filled += n,
@@ -969,6 +969,7 @@ impl<R: Read> BatchReader<R> {
                     // The line being read is lost with the failure, even one found too long.
                     if std::mem::take(&mut self.skipping) {
                         batch.ends.pop();
+                        batch.bodies.pop();
                         batch.long.pop();
                     }
                     filled = batch.ends.last().copied().unwrap_or(0);
@@ -990,18 +991,21 @@ impl<R: Read> BatchReader<R> {
 
 /// Ends the line that starts at the last of `ends` at `end`, listing it in `long` when it is
 /// longer than `max_line` without its line ending.
-fn end_line(
-    bytes: &[u8],
-    ends: &mut Vec<usize>,
-    long: &mut Vec<usize>,
-    end: usize,
-    max_line: usize,
-) {
-    let start = ends.last().copied().unwrap_or(0);
-    if strip_line_ending(bytes.get(start..end).unwrap_or_default()).len() > max_line {
-        long.push(ends.len());
+fn end_line(bytes: &[u8], lines: &mut Lines<'_>, end: usize, max_line: usize) {
+    let start = lines.ends.last().copied().unwrap_or(0);
+    let body = strip_line_ending(bytes.get(start..end).unwrap_or_default()).len();
+    if body > max_line {
+        lines.long.push(lines.ends.len());
     }
-    ends.push(end);
+    lines.ends.push(end);
+    lines.bodies.push(start + body);
+}
+
+/// Where a batch's lines end, as the reader finds them (see [`Batch`]).
+struct Lines<'b> {
+    ends: &'b mut Vec<usize>,
+    bodies: &'b mut Vec<usize>,
+    long: &'b mut Vec<usize>,
 }
 
 /// A line without its `\n` or `\r\n` (or a lone final `\r`).
@@ -1019,6 +1023,9 @@ pub struct Batch {
     bytes: Vec<u8>,
     /// Where each line ends in `bytes`, after its line ending: where the next one starts.
     ends: Vec<usize>,
+    /// Where each line ends in `bytes` before its line ending (found by the reader, which has
+    /// the bytes at hand, so that a worker reads a line from its start).
+    bodies: Vec<usize>,
     /// The lines (indexes, ascending) longer than `max_line` bytes without their line ending:
     /// unread (and the bytes of those found long before their end was read never kept).
     long: Vec<usize>,
@@ -1049,8 +1056,8 @@ impl Batch {
             .and_then(|p| self.ends.get(p))
             .copied()
             .unwrap_or(0);
-        let end = self.ends.get(i).copied().unwrap_or(start);
-        strip_line_ending(self.bytes.get(start..end).unwrap_or_default())
+        let end = self.bodies.get(i).copied().unwrap_or(start);
+        self.bytes.get(start..end).unwrap_or_default()
     }
 
     /// Whether line `i` was too long to read.
