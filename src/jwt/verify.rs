@@ -114,8 +114,8 @@ impl Tier {
         .then_some(hint.index)
     }
 
-    /// Keeps `entry` for `token`, emptying the tier first when it is full; where it is kept.
-    fn insert(&mut self, token: Box<str>, entry: Entry) -> usize {
+    /// Keeps `entry` for `token`, emptying the tier first when it is full.
+    fn insert(&mut self, token: Box<str>, entry: Entry) {
         if self.bytes + token.len() > Self::MAX_BYTES
             || self.entries.len() >= Verifier::DEFAULT_CACHE_CAPACITY
         {
@@ -127,7 +127,6 @@ impl Tier {
         self.bytes += token.len();
         self.index.insert(token, self.entries.len());
         self.entries.push(entry);
-        self.entries.len() - 1
     }
 
     /// Takes in what `other` holds and this tier does not.
