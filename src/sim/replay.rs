@@ -133,7 +133,8 @@ fn read_batches<R: Read>(input: R, tx: SyncSender<Batch>, used: Receiver<Batch>)
             reader.recycle(batch);
         }
         let batch = reader.next_batch(CHUNK_LINES);
-        let last = batch.len() < CHUNK_LINES;
+        // Not `batch.len() < CHUNK_LINES`: a batch of long lines is cut short by its bytes.
+        let last = reader.is_done();
         if batch.is_empty() || tx.send(batch).is_err() || last {
             return;
         }

@@ -852,7 +852,7 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// A batch stops taking lines once it holds this many bytes, so that batches of long lines stay
 /// small too.
-const BATCH_BYTES: usize = 8 << 20;
+pub const BATCH_BYTES: usize = 8 << 20;
 
 impl<R: Read> BatchReader<R> {
     pub fn new(input: R) -> Self {
@@ -879,7 +879,14 @@ impl<R: Read> BatchReader<R> {
         }
     }
 
-    /// Up to `max` lines, unparsed, for workers to parse; empty at the end.
+    /// Whether the input is read to its end (or failed) and every line handed out: the next
+    /// batch would be empty.
+    pub fn is_done(&self) -> bool {
+        self.done && self.carry.is_empty()
+    }
+
+    /// Up to `max` lines, unparsed, for workers to parse; fewer when they hold [`BATCH_BYTES`]
+    /// (so that fewer than `max` does not mean the end); empty at the end.
     pub fn next_batch(&mut self, max: usize) -> Batch {
         let mut batch = self.spare.pop().unwrap_or_default();
         batch.first = self.line_no + 1;

@@ -352,6 +352,7 @@ fn batched_with(mut reader: BatchReader<Chunked>, max: usize) -> Vec<(u64, Resul
     loop {
         let batch = reader.next_batch(max);
         if batch.is_empty() {
+            assert!(reader.is_done(), "an empty batch is the end");
             return out;
         }
         assert!(batch.len() <= max);
@@ -369,6 +370,11 @@ fn batched_with(mut reader: BatchReader<Chunked>, max: usize) -> Vec<(u64, Resul
             out.push((u.line, Err(u.line)));
         }
         reader.recycle(batch);
+        if reader.is_done() {
+            // What the replay's reader thread relies on to stop without asking again.
+            assert!(reader.next_batch(max).is_empty(), "done, yet more lines");
+            return out;
+        }
     }
 }
 

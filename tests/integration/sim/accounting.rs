@@ -10,6 +10,7 @@ use edgeward::jwt::{Jwks, Profile, Verifier};
 use edgeward::sim::engine::{Interpreter, Module, Policy};
 use edgeward::sim::replay::{CHUNK_LINES, Side};
 use edgeward::sim::simulate::{LineResult, SimulateReport, simulate as replay_simulate};
+use edgeward::sim::traffic::BATCH_BYTES;
 
 use super::super::jwt::{AUD, ISS, read};
 use super::{POLICY_V1, expired_token, line, simulate, token, workdir};
@@ -395,4 +396,27 @@ fn many_chunks_keep_line_order() {
     assert_eq!(r.unreadable.len(), 1_000, "the first 1,000 are listed");
     assert_eq!(r.unreadable.last().unwrap().line, 1_999);
     assert_eq!(seen, (1..=n).collect::<Vec<_>>());
+}
+
+/// Lines long enough that a chunk's worth of them outgrows a batch's bytes: batches are then cut
+/// by bytes, not lines, and every line after the first such batch is still read and decided.
+#[test]
+fn long_lines_cut_batches_short_and_none_is_lost() {
+    let jane = token(Some("jane@acme.dev"));
+    let mut long: Value =
+        serde_json::from_str(&line("GET", "https://x.dev/docs/a", Some(&jane))).unwrap();
+    // A field the replay ignores, long enough that CHUNK_LINES lines hold twice BATCH_BYTES.
+    long["note"] = Value::String("x".repeat(2 * BATCH_BYTES / CHUNK_LINES));
+    let long = long.to_string();
+    let n = 2 * CHUNK_LINES + 7;
+    let mut traffic = String::new();
+    for _ in 0..n {
+        traffic += &long;
+        traffic.push('\n');
+    }
+    assert!(traffic.len() > 4 * BATCH_BYTES);
+    let (r, seen) = run_lib(traffic.into_bytes());
+    assert_eq!(r.total, n as u64, "{r:?}");
+    assert_eq!(r.allow, n as u64, "{r:?}");
+    assert_eq!(seen, (1..=n as u64).collect::<Vec<_>>());
 }
