@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::io::{BufRead, Read};
 use std::net::IpAddr;
 
-use serde_json::{Map, Value};
+use serde_json::value::RawValue;
 
 use crate::input::Request;
 use crate::jwt::TokenHint;
@@ -445,6 +445,9 @@ pub fn parse_line_knowing<'l>(
 ) -> Result<RecordedRequest<'l>, Unreadable> {
     use UnreadableKind as K;
     let fail = |kind, error: &str| Unreadable::new(line_no, kind, error);
+    // A byte order mark opening a line is not part of the JSON: a file's first line may carry
+    // one, and so may any later line where files were joined (`cat a.jsonl b.jsonl`).
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(fail(K::Blank, "blank line"));
     }
@@ -463,68 +466,171 @@ pub fn parse_line_knowing<'l>(
         });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| fail(K::NotUtf8, "not UTF-8"))?;
-    // A byte order mark opening the file is not part of the JSON.
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Anything else (a missing or mistyped field, headers instead of `jwt`, a key twice, escapes)
     // takes the general path, which names what is wrong; both read a plain line alike.
-    parse_general(line_no, text)
+    read_general(line_no, text)
 }
 
+/// The UTF-8 byte order mark.
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
 /// [`parse_line`] without its fast path for plain lines, on a line known to be UTF-8 text (a byte
-/// order mark stripped): every line, plain or not, reads the same on both.
+/// order mark opening it is stripped): every line, plain or not, reads the same on both.
+///
+/// Only the fields a request needs are read as values: any other member is skipped by its syntax
+/// alone, so that an unknown field is ignored whatever it holds (a number beyond `f64`, an
+/// escaped lone surrogate, nesting deeper than a JSON value is read).
 pub fn parse_general(line_no: u64, text: &str) -> Result<RecordedRequest<'static>, Unreadable> {
+    read_general(line_no, text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
+/// [`parse_general`] on a line whose byte order mark, if any, is stripped already.
+fn read_general(line_no: u64, text: &str) -> Result<RecordedRequest<'static>, Unreadable> {
     use UnreadableKind as K;
     let fail = |kind, error: &str| Unreadable::new(line_no, kind, error);
-    let value: Value = serde_json::from_str(text).map_err(|_| fail(K::NotJson, "not JSON"))?;
-    let Value::Object(obj) = value else {
-        return Err(fail(K::NotObject, "not a JSON object"));
+    let Ok(Members(members)) = serde_json::from_str::<Members>(text) else {
+        // Well-formed JSON of another kind, or not JSON at all.
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => fail(K::NotObject, "not a JSON object"),
+            Err(_) => fail(K::NotJson, "not JSON"),
+        });
     };
-
-    let time = obj
-        .get("time")
-        .ok_or_else(|| fail(K::MissingTime, "missing time"))?;
-    let method = obj
-        .get("method")
-        .ok_or_else(|| fail(K::MissingMethod, "missing method"))?;
-    let url = obj
-        .get("url")
-        .ok_or_else(|| fail(K::MissingUrl, "missing url"))?;
-    let method = method
-        .as_str()
-        .ok_or_else(|| fail(K::MethodNotString, "method not a string"))?;
-    let url = url
-        .as_str()
-        .ok_or_else(|| fail(K::UrlNotString, "url not a string"))?;
-    let (parsed, time) = url_and_time(line_no, url, time.as_str())?;
-    let ip = match obj.get("ip") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(ip)) => Some(ip_of(line_no, ip)?),
-        Some(_) => return Err(fail(K::BadIp, BAD_IP)),
+    // time, method, url, jwt, ip, country, headers; a key twice: the last one
+    const NAMES: [&str; 7] = ["time", "method", "url", "jwt", "ip", "country", "headers"];
+    let mut fields: [Option<&RawValue>; 7] = [None; 7];
+    for (name, value) in members {
+        if let Some(slot) = name
+            .and_then(|n| NAMES.iter().position(|k| *k == n))
+            .and_then(|i| fields.get_mut(i))
+        {
+            *slot = Some(value);
+        }
+    }
+    let [time, method, url, jwt, ip, country, headers] = fields;
+    let read =
+        |name: &str, raw: Option<&RawValue>| raw.map(|r| field(line_no, name, r)).transpose();
+    let time = read("time", time)?.ok_or_else(|| fail(K::MissingTime, "missing time"))?;
+    let method = read("method", method)?.ok_or_else(|| fail(K::MissingMethod, "missing method"))?;
+    let url = read("url", url)?.ok_or_else(|| fail(K::MissingUrl, "missing url"))?;
+    let Field::Text(method) = method else {
+        return Err(fail(K::MethodNotString, "method not a string"));
     };
-    let country = match obj.get("country") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(c)) => Some(c.clone()),
-        Some(_) => return Err(fail(K::CountryNotString, "country not a string")),
+    let Field::Text(url) = url else {
+        return Err(fail(K::UrlNotString, "url not a string"));
     };
-    let token = match obj.get("jwt") {
-        Some(Value::String(jwt)) => Some(jwt.clone()),
+    let time = match &time {
+        Field::Text(t) => Some(t.as_str()),
+        _ => None,
+    };
+    let (parsed, time) = url_and_time(line_no, &url, time)?;
+    let ip = match read("ip", ip)? {
+        None | Some(Field::Null) => None,
+        Some(Field::Text(ip)) => Some(ip_of(line_no, &ip)?),
+        Some(Field::Other) => return Err(fail(K::BadIp, BAD_IP)),
+    };
+    let country = match read("country", country)? {
+        None | Some(Field::Null) => None,
+        Some(Field::Text(c)) => Some(c),
+        Some(Field::Other) => return Err(fail(K::CountryNotString, "country not a string")),
+    };
+    let token = match read("jwt", jwt)? {
+        Some(Field::Text(jwt)) => Some(jwt),
         Some(_) => return Err(fail(K::JwtNotString, "jwt not a string")),
-        None => obj
-            .get("headers")
-            .and_then(Value::as_object)
-            .and_then(token_from_headers),
+        None => match headers {
+            Some(h) => match serde_json::from_str::<Members>(h.get()) {
+                Ok(Members(headers)) => token_from_headers(line_no, &headers)?,
+                // Not an object: no header to take a token from.
+                Err(_) => None,
+            },
+            None => None,
+        },
     };
     Ok(RecordedRequest {
         line: line_no,
         time,
-        method: Cow::Owned(method.to_owned()),
-        url: Cow::Owned(url.to_owned()),
         parsed: parsed.into_owned(),
+        method: Cow::Owned(method),
+        url: Cow::Owned(url),
         token: token.map(Cow::Owned),
         token_hint: None,
         ip,
         country: country.map(Cow::Owned),
     })
+}
+
+/// A JSON object's members in order, their values unread (see [`parse_general`]); a key that
+/// does not decode to Unicode text (an escaped lone surrogate) is `None`: it names no field.
+struct Members<'a>(Vec<(Option<String>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Members<'a>, M::Error> {
+                let mut members = Vec::new();
+                while let Some((Key(key), value)) = map.next_entry::<Key, &'de RawValue>()? {
+                    members.push((key, value));
+                }
+                Ok(Members(members))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// A member's key, read as bytes so that one that is not Unicode text is a key all the same.
+struct Key(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key, E> {
+                Ok(Key(Some(s.to_owned())))
+            }
+            fn visit_bytes<E>(self, b: &[u8]) -> Result<Key, E> {
+                Ok(Key(std::str::from_utf8(b).ok().map(str::to_owned)))
+            }
+        }
+        d.deserialize_bytes(Visit)
+    }
+}
+
+/// A field's value as the reader takes it.
+enum Field {
+    Null,
+    Text(String),
+    /// A number, `true`, `false`, an array or an object.
+    Other,
+}
+
+/// Reads the field `name` from its raw value; a string that is not Unicode text (an escaped lone
+/// surrogate) makes the line unreadable.
+fn field(line_no: u64, name: &str, raw: &RawValue) -> Result<Field, Unreadable> {
+    match raw.get().as_bytes().first() {
+        Some(b'"') => serde_json::from_str(raw.get())
+            .map(Field::Text)
+            .map_err(|_| {
+                Unreadable::new(
+                    line_no,
+                    UnreadableKind::NotUtf8,
+                    format!("not UTF-8: {name} holds an escaped lone surrogate"),
+                )
+            }),
+        Some(b'n') => Ok(Field::Null),
+        _ => Ok(Field::Other),
+    }
 }
 
 const BAD_IP: &str = "ip not an IPv4 or IPv6 address";
@@ -724,26 +830,53 @@ pub fn parse_url_general(url: &str) -> Result<ParsedUrl<'static>, UnreadableKind
 /// case-insensitive): `cf-access-jwt-assertion`, then `authorization` with the
 /// `Bearer` scheme (case-insensitive; other schemes are no source), then the
 /// `CF_Authorization` cookie. Values that are not strings are no source.
-pub fn token_from_headers(headers: &Map<String, Value>) -> Option<String> {
+pub fn token_from_headers(
+    line_no: u64,
+    headers: &[(Option<String>, &RawValue)],
+) -> Result<Option<String>, Unreadable> {
+    // A name twice, exactly: the last value, in the first one's place.
+    let mut unique: Vec<(&str, &RawValue)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let Some(name) = name.as_deref() else {
+            continue;
+        };
+        match unique.iter_mut().find(|(n, _)| *n == name) {
+            Some(kept) => kept.1 = value,
+            None => unique.push((name, value)),
+        }
+    }
+    // The string values of the headers named `name` (in any case), in order.
     let named = |name: &'static str| {
-        headers
+        unique
             .iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .filter_map(|(_, v)| v.as_str())
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(n, v)| field(line_no, n, v))
+            .filter_map(|f| match f {
+                Ok(Field::Text(s)) => Some(Ok(s)),
+                Ok(_) => None,
+                Err(u) => Some(Err(u)),
+            })
     };
     if let Some(token) = named("cf-access-jwt-assertion").next() {
-        return Some(token.trim_matches(is_ows).to_owned());
+        return Ok(Some(token?.trim_matches(is_ows).to_owned()));
     }
-    if let Some(token) = named("authorization").find_map(bearer) {
-        return Some(token.to_owned());
+    for value in named("authorization") {
+        if let Some(token) = bearer(&value?) {
+            return Ok(Some(token.to_owned()));
+        }
     }
-    named("cookie").find_map(|cookie| {
-        cookie.split(';').find_map(|pair| {
+    for cookie in named("cookie") {
+        let cookie = cookie?;
+        let found = cookie.split(';').find_map(|pair| {
             let (name, value) = pair.split_once('=')?;
             (name.trim_matches(is_ows) == "CF_Authorization")
                 .then(|| value.trim_matches(is_ows).to_owned())
-        })
-    })
+        });
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 /// The credentials of an `Authorization` value with the `Bearer` scheme.

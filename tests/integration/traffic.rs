@@ -696,3 +696,121 @@ mod fuzz {
         }
     }
 }
+
+/// `line` with `member` (raw JSON text, `"key": value`) added as the object's first member.
+fn raw_with(member: &str, v: Value) -> Result<RecordedRequest<'static>, Unreadable> {
+    let text = v.to_string();
+    let text = format!("{{{member},{}", &text[1..]);
+    parse_line(7, text.as_bytes()).map(RecordedRequest::into_owned)
+}
+
+/// §4: unknown fields are ignored, whatever valid JSON they hold, and so are unknown headers.
+#[test]
+fn unknown_fields_are_ignored_whatever_they_hold() {
+    let full = with(json!({"jwt": "eyJ.x.y", "ip": "203.0.113.7", "country": "US"}));
+    let expected = ok(full.clone());
+    let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+    for member in [
+        r#""note": "\ud800""#.to_owned(),
+        r#""note": "\udc00\ud800x""#.to_owned(),
+        r#""note": 1e400"#.to_owned(),
+        r#""note": -1e99999"#.to_owned(),
+        format!(r#""note": {deep}"#),
+        format!(r#""note": {{"a": {deep}}}"#),
+        r#""\ud800": 1"#.to_owned(),
+    ] {
+        assert_eq!(
+            raw_with(&member, full.clone()),
+            Ok(expected.clone()),
+            "{member}"
+        );
+    }
+    let headers = json!({"headers": {"authorization": "Bearer t0k"}});
+    let expected = ok(with(headers.clone()));
+    let mut v = with(headers);
+    v["headers"] = json!({"x-note": "placeholder", "authorization": "Bearer t0k"});
+    let text = v
+        .to_string()
+        .replace(r#""placeholder""#, &format!("[\"\\ud800\", 1e400, {deep}]"));
+    let got = parse_line(7, text.as_bytes()).map(RecordedRequest::into_owned);
+    assert_eq!(got, Ok(expected));
+    // Still JSON only: one bad byte anywhere makes the line unreadable.
+    for member in [r#""note": "\uZZZZ""#, r#""note": tru"#, r#""note": [1,]"#] {
+        let kind = raw_with(member, full.clone()).unwrap_err().kind;
+        assert_eq!(kind, UnreadableKind::NotJson, "{member}");
+    }
+    assert_eq!(
+        parse_line(7, b"[1e400, \"\\ud800\"]").unwrap_err().kind,
+        UnreadableKind::NotObject
+    );
+}
+
+/// A field the request needs holding what the reader cannot take: a value of another type is the
+/// field's own reason; an escaped lone surrogate is text that is not Unicode.
+#[test]
+fn needed_fields_holding_the_unrepresentable() {
+    let kind = |member: &str, v: Value| raw_with(member, v).unwrap_err();
+    let cases = [
+        (r#""time": 1e400"#, "time", UnreadableKind::BadTime),
+        (
+            r#""method": 1e400"#,
+            "method",
+            UnreadableKind::MethodNotString,
+        ),
+        (r#""ip": 1e400"#, "ip", UnreadableKind::BadIp),
+        (
+            r#""country": 1e400"#,
+            "country",
+            UnreadableKind::CountryNotString,
+        ),
+        (r#""jwt": 1e400"#, "jwt", UnreadableKind::JwtNotString),
+        (
+            r#""url": "https://a.dev/\ud800""#,
+            "url",
+            UnreadableKind::NotUtf8,
+        ),
+        (r#""jwt": "\ud800""#, "jwt", UnreadableKind::NotUtf8),
+    ];
+    for (member, name, expected) in cases {
+        // The member comes first; the line's own field of that name is dropped.
+        let v = with(json!({ name: "<remove>" }));
+        let u = kind(member, v);
+        assert_eq!(u.kind, expected, "{member}: {u:?}");
+        if expected == UnreadableKind::NotUtf8 {
+            assert!(u.error.contains(name), "{u:?}");
+        }
+    }
+    // A header is read only when its turn comes: a token found first stands.
+    let headers = |h: &str| {
+        let mut v = with(json!({"headers": {}}));
+        v["headers"] = json!({});
+        let text = v.to_string().replace("{}", h);
+        parse_line(7, text.as_bytes()).map(|r| r.token.map(String::from))
+    };
+    assert_eq!(
+        headers(r#"{"cf-access-jwt-assertion": "t0k", "cookie": "\ud800"}"#),
+        Ok(Some("t0k".into()))
+    );
+    assert_eq!(
+        headers(r#"{"authorization": "\ud800", "cookie": "CF_Authorization=c"}"#)
+            .unwrap_err()
+            .kind,
+        UnreadableKind::NotUtf8
+    );
+    assert_eq!(
+        headers(r#"{"authorization": 1e400, "cookie": "CF_Authorization=c"}"#),
+        Ok(Some("c".into()))
+    );
+}
+
+/// A byte order mark opens any line, not only the file's first: files joined with `cat` read as
+/// one. A line holding only one is blank.
+#[test]
+fn a_byte_order_mark_opens_any_line() {
+    let text = format!("\u{feff}{}\n\u{feff}{}\n\u{feff}\n", base(), base());
+    let items: Vec<_> = TrafficReader::new(Cursor::new(text.into_bytes())).collect();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0].as_ref().unwrap().line, 1);
+    assert_eq!(items[1].as_ref().unwrap().line, 2);
+    assert_eq!(items[2].as_ref().unwrap_err().kind, UnreadableKind::Blank);
+}
