@@ -23,7 +23,7 @@ use super::{Fail, Res, load_catalog, read};
 pub struct SimulateArgs {
     /// The policy file (`.ward`), or a compiled module (`.wasm`)
     pub policy: String,
-    /// Recorded requests, JSON Lines: {"time", "method", "url", "jwt" | "headers", "ip"?, "country"?}; a line over 1 MiB is counted unreadable
+    /// Recorded requests, JSON Lines (`-`: standard input): {"time", "method", "url", "jwt" | "headers", "ip"?, "country"?}; a line over 1 MiB is counted unreadable
     #[arg(long)]
     pub traffic: String,
     /// The JWKS that signs the recorded tokens (Cloudflare's `/cdn-cgi/access/certs` as is)
@@ -68,7 +68,7 @@ pub struct WhatifArgs {
     /// The policy after the change: a file or a module (`.wasm`)
     #[arg(long)]
     pub head: String,
-    /// Recorded requests, JSON Lines
+    /// Recorded requests, JSON Lines (`-`: standard input)
     #[arg(long)]
     pub traffic: String,
     /// The JWKS that signs the recorded tokens
@@ -170,15 +170,27 @@ impl<R: Read> Read for Progress<R> {
     }
 }
 
-fn open_traffic(path: &str) -> Result<(BufReader<Progress<File>>, ProgressBar), Fail> {
-    let file =
-        File::open(path).map_err(|e| Fail::Usage(format!("error: cannot open `{path}`: {e}")))?;
+/// The traffic input: the file at `path`, or standard input for `-`.
+type TrafficInput = BufReader<Progress<Box<dyn Read + Send>>>;
+
+fn open_traffic(path: &str) -> Result<(TrafficInput, ProgressBar), Fail> {
+    let (input, len): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
+        (Box::new(std::io::stdin()), None)
+    } else {
+        let file = File::open(path)
+            .map_err(|e| Fail::Usage(format!("error: cannot open `{path}`: {e}")))?;
+        let len = file.metadata().ok().map(|m| m.len());
+        (Box::new(file), len)
+    };
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template(
-            "{spinner} replaying {bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        ) {
+        let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
+        let template = match len {
+            Some(_) => {
+                "{spinner} replaying {bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})"
+            }
+            None => "{spinner} replaying {bytes} ({bytes_per_sec})",
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style);
         }
         bar
@@ -189,7 +201,7 @@ fn open_traffic(path: &str) -> Result<(BufReader<Progress<File>>, ProgressBar), 
         BufReader::with_capacity(
             1 << 16,
             Progress {
-                inner: file,
+                inner: input,
                 bar: bar.clone(),
             },
         ),

@@ -129,6 +129,64 @@ fn every_line_is_counted_once() {
     assert_eq!(lines[6]["rule"], Value::Null);
 }
 
+/// `--traffic -` reads standard input: `simulate` and `whatif` give what they give on the file.
+#[test]
+fn traffic_from_standard_input() {
+    let dir = workdir();
+    let (traffic, _) = mixed();
+    std::fs::write(dir.path().join("traffic.jsonl"), &traffic).unwrap();
+    let piped = |args: &[&str]| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_edgeward"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let bytes = traffic.clone();
+        let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &bytes));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        (out.status.code(), String::from_utf8(out.stdout).unwrap())
+    };
+    let from_file = simulate(dir.path(), "v1.ward", &["--format", "json"]);
+    let args = [
+        "simulate",
+        "v1.ward",
+        "--traffic",
+        "-",
+        "--jwks",
+        "jwks.json",
+        "--aud",
+        AUD,
+        "--iss",
+        ISS,
+        "--format",
+        "json",
+    ];
+    assert_eq!(piped(&args), (Some(0), from_file.stdout));
+    let from_file = super::whatif(dir.path(), "v1.ward", "v2.ward", &["--format", "json"]);
+    let args = [
+        "whatif",
+        "--base",
+        "v1.ward",
+        "--head",
+        "v2.ward",
+        "--traffic",
+        "-",
+        "--jwks",
+        "jwks.json",
+        "--aud",
+        AUD,
+        "--iss",
+        ISS,
+        "--format",
+        "json",
+    ];
+    assert_eq!(piped(&args), (from_file.code.into(), from_file.stdout));
+}
+
 #[test]
 fn text_summary_and_cross_check() {
     let dir = workdir();
