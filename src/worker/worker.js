@@ -187,21 +187,27 @@ async function cryptoKey(alg, kid, jwk) {
 // ---------------------------------------------------------------------------
 // The token (§4 profile, §6 step 1).
 
+/** HTTP optional whitespace (space and tab, nothing else) trimmed from both ends, as the simulator trims it. */
+function trimOws(s) {
+  return s.replace(/^[ \t]+|[ \t]+$/g, "");
+}
+
 /** The token of the first source present, "" for a present but empty one, null for none. */
 function findToken(headers) {
   const assertion = headers.get("cf-access-jwt-assertion");
-  if (assertion !== null) return assertion.trim();
+  if (assertion !== null) return trimOws(assertion);
   const authorization = headers.get("authorization");
   if (authorization !== null) {
-    const m = /^\s*(\S+)(?:\s+(.*))?$/s.exec(authorization);
-    if (m && m[1].toLowerCase() === "bearer") return (m[2] ?? "").trim();
+    // The scheme ends at the first space or tab; `/i` without `/u` folds ASCII letters only.
+    const m = /^([^ \t]*)(?:[ \t](.*))?$/s.exec(trimOws(authorization));
+    if (m && /^bearer$/i.test(m[1])) return trimOws(m[2] ?? "");
   }
   const cookie = headers.get("cookie");
   if (cookie !== null) {
     // Pairs are separated by `;` only, as the simulator reads a recorded `cookie` (a comma is part of a value).
     for (const part of cookie.split(";")) {
       const eq = part.indexOf("=");
-      if (eq >= 0 && part.slice(0, eq).trim() === "CF_Authorization") return part.slice(eq + 1).trim();
+      if (eq >= 0 && trimOws(part.slice(0, eq)) === "CF_Authorization") return trimOws(part.slice(eq + 1));
     }
   }
   return null;

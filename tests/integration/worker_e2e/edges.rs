@@ -117,6 +117,24 @@ fn cases() -> Vec<(&'static str, Value)> {
             "Bearer with two spaces",
             source("authorization", "Bearer  {token}"),
         ),
+        // A no-break space (byte 0xa0, allowed in a header value) is not HTTP whitespace: it
+        // neither separates the scheme from the token nor is trimmed from a value.
+        (
+            "Bearer and the token joined by a no-break space",
+            source("authorization", "Bearer\u{a0}{token}"),
+        ),
+        (
+            "assertion padded with no-break spaces",
+            source("cf-access-jwt-assertion", "\u{a0}{token}\u{a0}"),
+        ),
+        (
+            "cookie token padded with no-break spaces",
+            source("cookie", "CF_Authorization=\u{a0}{token}\u{a0}; b=2"),
+        ),
+        (
+            "cookie name padded with a no-break space",
+            source("cookie", "\u{a0}CF_Authorization={token}"),
+        ),
         (
             "Bearer scheme only",
             json!({"method": "GET", "url": PAYMENT, "headers": {"authorization": "Bearer"}}),
