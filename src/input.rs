@@ -54,7 +54,7 @@ pub type Claims = BTreeMap<String, ClaimValue>;
 /// A request as the policy sees it, after the token has been verified.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Request {
-    /// Uppercase method, as sent.
+    /// The method, as the Worker's runtime hands it over (see [`normalize_method`]).
     pub method: String,
     /// Lowercase host without port.
     pub host: String,
@@ -73,6 +73,24 @@ impl Request {
     pub fn claims_mut(&mut self) -> &mut Claims {
         Arc::make_mut(&mut self.claims)
     }
+}
+
+/// A method as the Worker's runtime hands it over: the methods that Fetch normalises (`DELETE`,
+/// `GET`, `HEAD`, `OPTIONS`, `POST`, `PUT`), and `PATCH` as workerd does too, in uppercase
+/// whatever their case; any other method as written.
+pub fn normalize_method(method: &str) -> std::borrow::Cow<'_, str> {
+    const NORMALISED: [&str; 7] = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
+    match NORMALISED.iter().find(|m| m.eq_ignore_ascii_case(method)) {
+        Some(m) if *m != method => std::borrow::Cow::Borrowed(m),
+        _ => std::borrow::Cow::Borrowed(method),
+    }
+}
+
+/// A URL's pathname as the WHATWG URL Standard has it since 2025: the `url` crate's, with `^`
+/// percent-encoded as `%5E` (the standard added it to the path percent-encode set; `url` 2.5.8
+/// predates that, and the Worker's runtime, workerd, encodes it).
+pub fn url_path(url: &url::Url) -> String {
+    url.path().replace('^', "%5E")
 }
 
 /// Parses an RFC 3339 time to Unix seconds, fractional seconds rounded down.

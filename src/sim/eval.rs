@@ -57,7 +57,7 @@ pub fn eval_request(v: &Value, schema: &[ClaimDecl], now: i64) -> Result<Request
     };
     let claims = jwt::type_claims(claims, schema).map_err(EvalInputError::Token)?;
     Ok(Request {
-        method: method.to_string(),
+        method: crate::input::normalize_method(method).into_owned(),
         host: parsed.host.into_owned(),
         path: parsed.path.into_owned(),
         time,

@@ -39,7 +39,7 @@ impl RecordedRequest<'_> {
     /// yet), with the token and the URL as recorded.
     pub fn into_parts(self) -> (Request, Option<String>, String) {
         let request = Request {
-            method: self.method.into_owned(),
+            method: crate::input::normalize_method(&self.method).into_owned(),
             host: self.parsed.host.into_owned(),
             path: self.parsed.path.into_owned(),
             time: self.time,
@@ -61,7 +61,10 @@ impl RecordedRequest<'_> {
             to.clear();
             to.push_str(from);
         };
-        set(&mut request.method, &self.method);
+        set(
+            &mut request.method,
+            &crate::input::normalize_method(&self.method),
+        );
         set(&mut request.host, &self.parsed.host);
         set(&mut request.path, &self.parsed.path);
         request.time = self.time;
@@ -822,14 +825,17 @@ pub fn parse_url_general(url: &str) -> Result<ParsedUrl<'static>, UnreadableKind
     let host = parsed.host_str().ok_or(UnreadableKind::UrlNotAbsolute)?;
     Ok(ParsedUrl {
         host: Cow::Owned(host.to_ascii_lowercase()),
-        path: Cow::Owned(parsed.path().to_owned()),
+        path: Cow::Owned(crate::input::url_path(&parsed)),
     })
 }
 
 /// The token of the first source present among recorded headers (names
 /// case-insensitive): `cf-access-jwt-assertion`, then `authorization` with the
 /// `Bearer` scheme (case-insensitive; other schemes are no source), then the
-/// `CF_Authorization` cookie. Values that are not strings are no source.
+/// `CF_Authorization` cookie. Values that are not strings are no source; the
+/// values of one header written in several letter cases are joined by `, `, in
+/// order, as the Worker's runtime joins repeated headers (a name written twice
+/// exactly is JSON's: the last value).
 pub fn token_from_headers(
     line_no: u64,
     headers: &[(Option<String>, &RawValue)],
@@ -845,38 +851,36 @@ pub fn token_from_headers(
             None => unique.push((name, value)),
         }
     }
-    // The string values of the headers named `name` (in any case), in order.
-    let named = |name: &'static str| {
-        unique
-            .iter()
-            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(n, v)| field(line_no, n, v))
-            .filter_map(|f| match f {
-                Ok(Field::Text(s)) => Some(Ok(s)),
-                Ok(_) => None,
-                Err(u) => Some(Err(u)),
-            })
-    };
-    if let Some(token) = named("cf-access-jwt-assertion").next() {
-        return Ok(Some(token?.trim_matches(is_ows).to_owned()));
-    }
-    for value in named("authorization") {
-        if let Some(token) = bearer(&value?) {
-            return Ok(Some(token.to_owned()));
+    // The header `name` as the Worker's runtime hands it over (Fetch's `Headers.get`): the string
+    // values of every header of that name, in any case, joined by `, ` in order; `None` for none.
+    let named = |name: &'static str| -> Result<Option<String>, Unreadable> {
+        let mut joined: Option<String> = None;
+        for (n, v) in unique.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+            if let Field::Text(s) = field(line_no, n, v)? {
+                match &mut joined {
+                    Some(j) => {
+                        j.push_str(", ");
+                        j.push_str(&s);
+                    }
+                    None => joined = Some(s),
+                }
+            }
         }
+        Ok(joined)
+    };
+    if let Some(token) = named("cf-access-jwt-assertion")? {
+        return Ok(Some(token.trim_matches(is_ows).to_owned()));
     }
-    for cookie in named("cookie") {
-        let cookie = cookie?;
-        let found = cookie.split(';').find_map(|pair| {
+    if let Some(token) = named("authorization")?.as_deref().and_then(bearer) {
+        return Ok(Some(token.to_owned()));
+    }
+    Ok(named("cookie")?.and_then(|cookie| {
+        cookie.split(';').find_map(|pair| {
             let (name, value) = pair.split_once('=')?;
             (name.trim_matches(is_ows) == "CF_Authorization")
                 .then(|| value.trim_matches(is_ows).to_owned())
-        });
-        if found.is_some() {
-            return Ok(found);
-        }
-    }
-    Ok(None)
+        })
+    }))
 }
 
 /// The credentials of an `Authorization` value with the `Bearer` scheme.

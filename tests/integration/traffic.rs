@@ -171,6 +171,88 @@ fn token_sources_in_order() {
     assert_eq!(h(json!("not an object")), None);
 }
 
+/// One header written in several letter cases reads as the Worker's runtime hands it over: the
+/// values joined by `, ` in order (Fetch's `Headers.get`).
+#[test]
+fn a_header_in_several_letter_cases_is_joined() {
+    let h = |headers: &str| {
+        let text = base().to_string();
+        let text = format!("{{\"headers\": {headers},{}", &text[1..]);
+        parse_line(7, text.as_bytes())
+            .unwrap()
+            .token
+            .map(String::from)
+    };
+    assert_eq!(
+        h(r#"{"Authorization": "Basic eDp5", "authorization": "Bearer t0k"}"#),
+        None,
+        "`Basic eDp5, Bearer t0k` is the Basic scheme"
+    );
+    assert_eq!(
+        h(r#"{"Authorization": "Bearer t0k", "AUTHORIZATION": "Basic eDp5"}"#).as_deref(),
+        Some("t0k, Basic eDp5")
+    );
+    assert_eq!(
+        h(r#"{"cf-access-jwt-assertion": "a", "CF-Access-JWT-Assertion": "b"}"#).as_deref(),
+        Some("a, b")
+    );
+    assert_eq!(
+        h(r#"{"Cookie": "a=1", "cookie": "CF_Authorization=c"}"#),
+        None,
+        "`a=1, CF_Authorization=c` is one pair, named `a`"
+    );
+    assert_eq!(
+        h(r#"{"Cookie": "CF_Authorization=c", "cookie": "a=1"}"#).as_deref(),
+        Some("c, a=1")
+    );
+    // A name written twice exactly is JSON's: the last value.
+    assert_eq!(
+        h(r#"{"authorization": "Basic eDp5", "authorization": "Bearer t0k"}"#).as_deref(),
+        Some("t0k")
+    );
+    // Values that are not strings are left out of the join.
+    assert_eq!(
+        h(r#"{"Authorization": 5, "authorization": "Bearer t0k"}"#).as_deref(),
+        Some("t0k")
+    );
+}
+
+/// The method the policy sees is the one the Worker's runtime hands over: Fetch's methods (and
+/// PATCH) in uppercase whatever their case, any other as written; reports keep it as recorded.
+#[test]
+fn methods_are_normalised_as_the_runtime_normalises_them() {
+    let mut request = edgeward::input::Request::default();
+    for (recorded, seen) in [
+        ("get", "GET"),
+        ("Post", "POST"),
+        ("pAtCh", "PATCH"),
+        ("options", "OPTIONS"),
+        ("HEAD", "HEAD"),
+        ("purge", "purge"),
+        ("Purge", "Purge"),
+    ] {
+        let r = ok(with(json!({ "method": recorded })));
+        assert_eq!(r.method, recorded);
+        r.fill(&mut request);
+        assert_eq!(request.method, seen);
+        assert_eq!(r.into_parts().0.method, seen);
+    }
+}
+
+/// `^` in a path is percent-encoded, as the WHATWG URL Standard (since 2025) and the Worker's
+/// runtime encode it.
+#[test]
+fn a_caret_in_a_path_is_percent_encoded() {
+    for (url, path) in [
+        ("https://a.dev/p/^", "/p/%5E"),
+        ("https://a.dev/a^b/c?x=^", "/a%5Eb/c"),
+        ("https://a.dev/p/%5E", "/p/%5E"),
+    ] {
+        assert_eq!(parse_url(url).unwrap().path, path, "{url}");
+        assert_eq!(ok(with(json!({ "url": url }))).parsed.path, path, "{url}");
+    }
+}
+
 #[test]
 fn each_unreadable_kind() {
     use UnreadableKind::*;
