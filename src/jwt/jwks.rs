@@ -53,14 +53,15 @@ pub enum JwksError {
 }
 
 impl Jwks {
-    /// Parses a JWKS: `{"keys": [...]}`, with Cloudflare's `public_cert` and
-    /// `public_certs` (`{"kid", "cert"}` PEM certificates) accepted as is.
+    /// Parses a JWKS: `{"keys": [...]}`, Cloudflare's certs document accepted as
+    /// is (its `public_cert` and `public_certs` repeat keys of `keys` as PEM
+    /// certificates and are ignored, as the Worker ignores them).
     ///
     /// Keys without a `kid` can never be named and are left out; the first key
     /// of a `kid` wins. RSA keys and EC P-256 keys are usable; keys of other
-    /// types or curves are kept (their `kid` is known, so a token naming one
-    /// is `bad_signature`, not `unknown_kid`). A certificate is used only for a
-    /// `kid` that `keys` lacks.
+    /// types or curves, and keys whose `alg` names another algorithm than the
+    /// one their type fits, are kept (their `kid` is known, so a token naming
+    /// one is `bad_signature`, not `unknown_kid`).
     pub fn parse(text: &str) -> Result<Jwks, JwksError> {
         let doc: Value =
             serde_json::from_str(text).map_err(|e| JwksError::NotJson(e.to_string()))?;
@@ -83,26 +84,6 @@ impl Jwks {
             };
             let key = key_of(jwk).map_err(|why| bad(&why))?;
             keys.entry(kid).or_insert(key);
-        }
-        let certs = doc.get("public_cert").into_iter().chain(
-            doc.get("public_certs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten(),
-        );
-        for cert in certs {
-            let Some(kid) = cert.get("kid").and_then(Value::as_str) else {
-                continue;
-            };
-            let Some(pem) = cert.get("cert").and_then(Value::as_str) else {
-                continue;
-            };
-            if keys.contains_key(kid) {
-                continue;
-            }
-            if let Some(key) = key_of_cert(pem) {
-                keys.insert(kid.to_owned(), key);
-            }
         }
         Ok(Jwks { keys })
     }
@@ -134,7 +115,11 @@ fn key_of(jwk: &Map<String, Value>) -> Result<Key, String> {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("`{name}` is missing or not a string"))
     };
+    // A key that declares an algorithm (`alg`, even `null`) fits that one only.
+    let declares = |alg: &str| jwk.get("alg").is_none_or(|a| a.as_str() == Some(alg));
     match text("kty")? {
+        "RSA" if !declares("RS256") => Ok(Key::Other),
+        "EC" if !declares("ES256") => Ok(Key::Other),
         "RSA" => {
             let key = DecodingKey::from_rsa_components(text("n")?, text("e")?)
                 .map_err(|e| format!("bad RSA key: {e}"))?;
@@ -152,15 +137,4 @@ fn key_of(jwk: &Map<String, Value>) -> Result<Key, String> {
         }
         _ => Ok(Key::Other),
     }
-}
-
-/// The public key of a PEM certificate, when it is RSA or EC.
-fn key_of_cert(pem: &str) -> Option<Key> {
-    if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
-        return Some(Key::Rsa(key));
-    }
-    // An EC certificate's curve is not checked here; a key of another curve fails verification.
-    DecodingKey::from_ec_pem(pem.as_bytes())
-        .ok()
-        .map(Key::EcP256)
 }

@@ -197,8 +197,12 @@ impl Window {
     /// or beyond `i64`, which [`Checked::at`] then judges.
     fn of(checked: &Checked) -> Option<Window> {
         let verified = checked.rest.as_ref().ok()?;
+        // Integers a double holds exactly, where the window and [`expired`] agree.
         let bound = |v: &Option<Value>, leeway: i64| match v {
-            Some(n @ Value::Number(_)) => n.as_i64().map(|n| Some(n.saturating_add(leeway))),
+            Some(n @ Value::Number(_)) => n
+                .as_i64()
+                .filter(|n| n.unsigned_abs() <= 1 << 53)
+                .map(|n| Some(n + leeway)),
             _ => Some(None),
         };
         Some(Window {
@@ -629,23 +633,16 @@ fn json_object(segment: &str) -> Result<Map<String, Value>, Reason> {
 }
 
 /// `now > exp + 60`, for a numeric `exp` (a non-numeric one is left to `claims_mismatch`).
+///
+/// Computed on the JSON number as a double, as the Worker computes it (JavaScript reads every JSON
+/// number so): exact for any integer up to 2^53, so for every time a recording can hold.
 fn expired(exp: &Value, now: i64) -> bool {
-    if let Some(exp) = exp.as_i64() {
-        i128::from(now) > i128::from(exp) + i128::from(LEEWAY_SECONDS)
-    } else if let Some(exp) = exp.as_f64() {
-        (now as f64) > exp + LEEWAY_SECONDS as f64
-    } else {
-        false
-    }
+    exp.as_f64()
+        .is_some_and(|exp| (now as f64) > exp + LEEWAY_SECONDS as f64)
 }
 
-/// `now < nbf - 60`, for a numeric `nbf`.
+/// `now < nbf - 60`, for a numeric `nbf` (see [`expired`]).
 fn not_yet_valid(nbf: &Value, now: i64) -> bool {
-    if let Some(nbf) = nbf.as_i64() {
-        i128::from(now) < i128::from(nbf) - i128::from(LEEWAY_SECONDS)
-    } else if let Some(nbf) = nbf.as_f64() {
-        (now as f64) < nbf - LEEWAY_SECONDS as f64
-    } else {
-        false
-    }
+    nbf.as_f64()
+        .is_some_and(|nbf| (now as f64) < nbf - LEEWAY_SECONDS as f64)
 }

@@ -29,7 +29,10 @@ const SLOT_TYPES = new Set(["string", "set", "int", "bool", "ip"]);
 const CLAIM_TYPES = new Set(["string", "int", "bool", "time", "set"]);
 
 const utf8 = new TextEncoder();
-const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+// A byte order mark is kept (and then fails JSON.parse), as the simulator's JSON parser fails it.
+const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** The deepest nesting of arrays and objects that the simulator's JSON parser (serde_json) reads. */
+const JSON_MAX_DEPTH = 127;
 
 /** Thrown where no decision can be made; answered 503 `error`. */
 class Unavailable extends Error {}
@@ -153,12 +156,20 @@ async function findKey(kid, url) {
   return jwks.get(kid) ?? null;
 }
 
+/** Whether an RSA JWK's `n` and `e` are minimal big-endian integers (no leading zero byte), as the simulator requires. */
+function rsaComponentsFit(jwk) {
+  if (typeof jwk.n !== "string" || typeof jwk.e !== "string") return false;
+  const n = base64urlDecode(jwk.n);
+  const e = base64urlDecode(jwk.e);
+  return n !== null && e !== null && n.length > 0 && e.length > 0 && n[0] !== 0 && e[0] !== 0;
+}
+
 async function cryptoKey(alg, kid, jwk) {
   const cacheKey = `${alg} ${kid}`;
   if (importedKeys.has(cacheKey)) return importedKeys.get(cacheKey);
   let key = null;
   try {
-    if (alg === "RS256" && jwk.kty === "RSA") {
+    if (alg === "RS256" && jwk.kty === "RSA" && rsaComponentsFit(jwk)) {
       key = await crypto.subtle.importKey(
         "jwk",
         { kty: "RSA", n: jwk.n, e: jwk.e, alg: "RS256", ext: true },
@@ -166,6 +177,9 @@ async function cryptoKey(alg, kid, jwk) {
         false,
         ["verify"],
       );
+      // The moduli the simulator's verifier (aws-lc) takes: 2048 to 8192 bits.
+      const bits = key.algorithm.modulusLength;
+      if (!(bits >= 2048 && bits <= 8192)) key = null;
     } else if (alg === "ES256" && jwk.kty === "EC" && jwk.crv === "P-256") {
       key = await crypto.subtle.importKey(
         "jwk",
@@ -230,11 +244,50 @@ function base64urlDecode(s) {
 function jsonObject(bytes) {
   if (bytes === null) return null;
   try {
-    const v = JSON.parse(utf8Strict.decode(bytes));
+    const v = strictJson(utf8Strict.decode(bytes));
     return typeof v === "object" && v !== null && !Array.isArray(v) ? v : null;
   } catch {
     return null;
   }
+}
+
+/** Whether a string has no lone surrogate (it is Unicode text). */
+function wellFormed(s) {
+  return !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+}
+
+/**
+ * JSON.parse, refusing (undefined) what the simulator's parser refuses: nesting deeper than
+ * JSON_MAX_DEPTH, a number beyond a double (1e400), a lone surrogate in a string or key. Objects
+ * come back without a prototype, so that a claim named `constructor` or `toString` is read only
+ * when the token carries it.
+ */
+function strictJson(text) {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++;
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > JSON_MAX_DEPTH) return undefined;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  let ok = true;
+  const v = JSON.parse(text, (key, value) => {
+    if (!wellFormed(key)) ok = false;
+    if (typeof value === "number") {
+      if (!Number.isFinite(value)) ok = false;
+    } else if (typeof value === "string") {
+      if (!wellFormed(value)) ok = false;
+    } else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      return Object.assign(Object.create(null), value);
+    }
+    return value;
+  });
+  return ok ? v : undefined;
 }
 
 /** A JWT NumericDate as whole Unix seconds, or null when it is not a number that fits int64. */
@@ -285,10 +338,15 @@ async function verifyToken(token, now, env, manifest) {
   const signed = utf8.encode(`${parts[0]}.${parts[1]}`);
   if (!(await crypto.subtle.verify(params, key, signature, signed))) throw new TokenFailure("bad_signature");
 
-  const exp = numericDate(payload.exp);
-  if (exp !== null && now > exp + BigInt(LEEWAY_SECONDS)) throw new TokenFailure("expired");
-  const nbf = numericDate(payload.nbf);
-  if (nbf !== null && now < nbf - BigInt(LEEWAY_SECONDS)) throw new TokenFailure("not_yet_valid");
+  // §4: `time > exp + 60`, `time < nbf - 60`, for any numeric exp/nbf, in double arithmetic as
+  // the simulator computes them (a fractional bound is not rounded first).
+  const seconds = Number(now);
+  if (typeof payload.exp === "number" && seconds > payload.exp + LEEWAY_SECONDS) {
+    throw new TokenFailure("expired");
+  }
+  if (typeof payload.nbf === "number" && seconds < payload.nbf - LEEWAY_SECONDS) {
+    throw new TokenFailure("not_yet_valid");
+  }
 
   const aud = payload.aud;
   const audOk = aud === env.POLICY_AUD || (Array.isArray(aud) && aud.includes(env.POLICY_AUD));
@@ -297,8 +355,8 @@ async function verifyToken(token, now, env, manifest) {
 
   const present = (v) => v !== undefined && v !== null;
   // exp is required whatever the schema says; a non-numeric exp or nbf is a mismatch.
-  if (exp === null) throw new TokenFailure("claims_mismatch");
-  if (present(payload.nbf) && nbf === null) throw new TokenFailure("claims_mismatch");
+  if (typeof payload.exp !== "number") throw new TokenFailure("claims_mismatch");
+  if (present(payload.nbf) && typeof payload.nbf !== "number") throw new TokenFailure("claims_mismatch");
   for (const c of manifest.claims) {
     const v = payload[c.name];
     if (present(v) ? !claimFits(c.type, v) : !c.optional) throw new TokenFailure("claims_mismatch");

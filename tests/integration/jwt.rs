@@ -255,6 +255,25 @@ fn type_claims_applies_claims_mismatch_rules() {
         type_claims(&payload(json!({"exp": 1, "n": 2.5})), &int),
         Err(Reason::ClaimsMismatch)
     );
+    // Numbers are read as doubles, as JavaScript reads them: a whole number written as a float
+    // is an int; an integer beyond 2^53 - 1 is not one a double holds exactly.
+    let n = |text: &str| {
+        let p: Value = serde_json::from_str(&format!(r#"{{"exp": 1, "n": {text}}}"#)).unwrap();
+        type_claims(&payload(p), &int).map(|c| c["n"].clone())
+    };
+    assert_eq!(n("5.0"), Ok(ClaimValue::Int(5)));
+    assert_eq!(n("1e2"), Ok(ClaimValue::Int(100)));
+    assert_eq!(n("-0"), Ok(ClaimValue::Int(0)));
+    assert_eq!(
+        n("9007199254740991"),
+        Ok(ClaimValue::Int(9_007_199_254_740_991))
+    );
+    assert_eq!(
+        n("-9007199254740991"),
+        Ok(ClaimValue::Int(-9_007_199_254_740_991))
+    );
+    assert_eq!(n("9007199254740992"), Err(Reason::ClaimsMismatch));
+    assert_eq!(n("9223372036854775807"), Err(Reason::ClaimsMismatch));
     let t = [ClaimDecl {
         name: "exp".into(),
         ty: ClaimType::Time,
@@ -268,6 +287,9 @@ fn type_claims_applies_claims_mismatch_rules() {
         type_claims(&payload(json!({"exp": 1e300})), &t),
         Err(Reason::ClaimsMismatch)
     );
+    // 2^63 - 1 as a double is 2^63, beyond int64, as in the Worker.
+    let p: Value = serde_json::from_str(r#"{"exp": 9223372036854775807}"#).unwrap();
+    assert_eq!(type_claims(&payload(p), &t), Err(Reason::ClaimsMismatch));
 }
 
 #[test]
@@ -283,20 +305,59 @@ fn principal_is_email_else_common_name_else_sub_as_written() {
     );
     assert_eq!(p(json!({"sub": ""})).as_deref(), Some(""));
     assert_eq!(p(json!({})), None);
+    // An empty email or common_name names no one, as in the Worker.
+    assert_eq!(
+        p(json!({"email": "", "common_name": "", "sub": "s"})).as_deref(),
+        Some("s")
+    );
+    assert_eq!(
+        p(json!({"email": "", "common_name": "c.access"})).as_deref(),
+        Some("c.access")
+    );
 }
 
 #[test]
 fn jwks_shapes() {
-    // Cloudflare's certs document, as is; and its certificates alone.
+    // Cloudflare's certs document, as is; its certificates are ignored, as the Worker ignores
+    // them (they repeat the keys of `keys`).
     let kit: Value = serde_json::from_str(&read("conformance/jwks.json")).unwrap();
     assert_eq!(Jwks::parse(&kit.to_string()).unwrap().len(), 2);
     let certs_only =
         json!({"keys": [], "public_cert": kit["public_cert"], "public_certs": kit["public_certs"]});
     let jwks = Jwks::parse(&certs_only.to_string()).unwrap();
-    assert!(jwks.contains(RSA_KID) && jwks.contains(EC_KID));
+    assert!(jwks.is_empty());
     let v = Verifier::new(jwks, Profile::default(), vec![]);
-    assert!(v.verify(Some(&rs256(&claims())), NOW).is_ok());
-    assert!(v.verify(Some(&es256(&claims())), NOW).is_ok());
+    assert_eq!(
+        v.verify(Some(&rs256(&claims())), NOW).map(|_| ()),
+        Err(Reason::UnknownKid)
+    );
+    // A key whose `alg` names another algorithm (or is null) fits none: `bad_signature`, as in
+    // the Worker; one that names its own fits.
+    for (alg, fits) in [
+        (json!("RS256"), true),
+        (json!("RS384"), false),
+        (Value::Null, false),
+    ] {
+        let mut doc = kit.clone();
+        for k in doc["keys"].as_array_mut().unwrap() {
+            if k["kty"] == "RSA" {
+                k["alg"] = alg.clone();
+            }
+        }
+        let v = Verifier::new(
+            Jwks::parse(&doc.to_string()).unwrap(),
+            Profile::default(),
+            vec![],
+        );
+        let got = v.verify(Some(&rs256(&claims())), NOW).map(|_| ());
+        let expected = if fits {
+            Ok(())
+        } else {
+            Err(Reason::BadSignature)
+        };
+        assert_eq!(got, expected, "alg {alg}");
+        assert!(v.verify(Some(&es256(&claims())), NOW).is_ok(), "alg {alg}");
+    }
     // An oct key's kid is known but fits no allowed alg.
     let oct = json!({"keys": [{"kid": "k", "kty": "oct", "k": "c2VjcmV0"}, {"kty": "RSA", "n": "AQAB", "e": "AQAB"}]});
     let v = Verifier::new(

@@ -197,8 +197,130 @@ fn cases() -> Vec<(&'static str, Value)> {
 
 #[test]
 fn worker_and_simulate_agree_on_corners_the_kit_leaves_out() {
-    let built = build("policy-v2.ward");
-    let cases = cases();
+    agree(&build("policy-v2.ward"), &cases(), "corners");
+}
+
+/// A policy declaring claims named like `Object.prototype`'s members and an `int` claim, with a
+/// route that reads the request's path.
+const EDGE_POLICY: &str = r#"policy edges version 1
+
+use std::cloudflare_access
+
+claims {
+  constructor: string?
+  toString: string?
+  level: int?
+}
+
+host "payments.acme.dev" {
+  route GET "/api/v1/payments/{id}" {
+    allow leveled when claims has level and claims.level >= 5
+    allow unleveled when not (claims has level)
+  }
+  route GET "/p/*" {
+    allow caret when request.path == "/p/%5E"
+  }
+}
+"#;
+
+/// Token JSON and numbers the two parsers could read apart: what the simulator refuses (nesting
+/// past 127, a number beyond a double, a lone surrogate, a byte order mark), numbers read as
+/// doubles (ints written as floats, beyond 2^53, times beyond int64), claims named like
+/// JavaScript's object members; and a path with `^`, a method in lowercase.
+#[test]
+fn worker_and_simulate_agree_on_token_json_and_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("edges.ward");
+    std::fs::write(&policy, EDGE_POLICY).unwrap();
+    let built = build(policy.to_str().unwrap());
+    let get = |url: &str, t: Value| json!({"method": "GET", "url": url, "token": t});
+    let base = format!(r#""aud":["{AUD}"],"iat":"$now","iss":"{ISS}","sub":"s","type":"app""#);
+    // A token whose payload is the usual claims and `fields` (JSON text), exp in ten minutes.
+    let text = |fields: &str| {
+        token(json!({"payload_text": format!(
+            r#"{{"email":"jane@acme.dev",{base},"exp":"$now+600"{fields}}}"#
+        )}))
+    };
+    // The same with `exp` written by the caller.
+    let text_exp = |fields: &str| {
+        token(json!({"payload_text": format!(r#"{{"email":"jane@acme.dev",{base}{fields}}}"#)}))
+    };
+    let deep = |n: usize| format!(r#","zz":{}1{}"#, "[".repeat(n), "]".repeat(n));
+    let bom = token(json!({"payload_text": format!(
+        "\u{feff}{{\"email\":\"jane@acme.dev\",{base},\"exp\":\"$now+600\"}}"
+    )}));
+    let cases: Vec<(&str, Value)> = vec![
+        ("no level, no constructor", get(PAYMENT, token(json!({})))),
+        ("level 7", get(PAYMENT, text(r#","level":7"#))),
+        (
+            "constructor present",
+            get(PAYMENT, text(r#","constructor":"x","level":7"#)),
+        ),
+        ("toString a number", get(PAYMENT, text(r#","toString":5"#))),
+        ("level 5.0", get(PAYMENT, text(r#","level":5.0"#))),
+        ("level 1e1", get(PAYMENT, text(r#","level":1e1"#))),
+        ("level -0", get(PAYMENT, text(r#","level":-0"#))),
+        (
+            "level 2^53 - 1",
+            get(PAYMENT, text(r#","level":9007199254740991"#)),
+        ),
+        (
+            "level 2^53 + 1",
+            get(PAYMENT, text(r#","level":9007199254740993"#)),
+        ),
+        ("nesting 127 deep", get(PAYMENT, text(&deep(126)))),
+        ("nesting 128 deep", get(PAYMENT, text(&deep(127)))),
+        (
+            "an undeclared claim 1e400",
+            get(PAYMENT, text(r#","zz":1e400"#)),
+        ),
+        (
+            "an undeclared claim -1e400",
+            get(PAYMENT, text(r#","zz":-1e400"#)),
+        ),
+        (
+            "an undeclared claim 1e-400",
+            get(PAYMENT, text(r#","zz":1e-400"#)),
+        ),
+        (
+            "a lone surrogate in a claim",
+            get(PAYMENT, text(r#","zz":"\ud800""#)),
+        ),
+        (
+            "a lone surrogate in a key",
+            get(PAYMENT, text(r#","\udc00":1"#)),
+        ),
+        (
+            "a surrogate pair in a claim",
+            get(PAYMENT, text(r#","zz":"\ud83d\ude00""#)),
+        ),
+        ("a byte order mark before the payload", get(PAYMENT, bom)),
+        ("exp -1e19", get(PAYMENT, text_exp(r#","exp":-1e19"#))),
+        ("exp 1e19", get(PAYMENT, text_exp(r#","exp":1e19"#))),
+        (
+            "exp 2^63 - 1",
+            get(PAYMENT, text_exp(r#","exp":9223372036854775807"#)),
+        ),
+        ("nbf 1e19", get(PAYMENT, text(r#","nbf":1e19"#))),
+        ("nbf -1e19", get(PAYMENT, text(r#","nbf":-1e19"#))),
+        (
+            "a caret in the path",
+            get("https://payments.acme.dev/p/^", token(json!({}))),
+        ),
+        (
+            "an encoded caret in the path",
+            get("https://payments.acme.dev/p/%5E", token(json!({}))),
+        ),
+        (
+            "method in lowercase",
+            json!({"method": "get", "url": PAYMENT, "token": token(json!({}))}),
+        ),
+    ];
+    agree(&built, &cases, "token JSON and numbers");
+}
+
+/// Sends every case to the Worker and its recorded line to `simulate`; fails on any disagreement.
+fn agree(built: &super::Built, cases: &[(&str, Value)], what: &str) {
     let requests: Vec<Value> = cases
         .iter()
         .map(|(name, r)| {
@@ -207,7 +329,7 @@ fn worker_and_simulate_agree_on_corners_the_kit_leaves_out() {
             r
         })
         .collect();
-    let report = harness(&spec(&built, requests.clone()));
+    let report = harness(&spec(built, requests.clone()));
     let got = report["requests"].as_array().unwrap();
     let lines: Vec<Value> = requests
         .iter()
@@ -221,7 +343,7 @@ fn worker_and_simulate_agree_on_corners_the_kit_leaves_out() {
             )
         })
         .collect();
-    let predicted = simulate(&built, &lines);
+    let predicted = simulate(built, &lines);
     let mut problems = Vec::new();
     for ((r, sent), sim) in requests.iter().zip(got).zip(&predicted) {
         let sim = Answer::of(sim);
@@ -235,5 +357,5 @@ fn worker_and_simulate_agree_on_corners_the_kit_leaves_out() {
             problems.push(format!("{}: {p}", r["name"].as_str().unwrap()));
         }
     }
-    assert_none("corners: Worker vs simulate", &problems);
+    assert_none(&format!("{what}: Worker vs simulate"), &problems);
 }
