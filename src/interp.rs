@@ -90,6 +90,13 @@ struct Env<'a> {
 }
 
 fn run(p: &Program, req: &Request, mut ex: Option<&mut Explanation>) -> Decision {
+    // §3: a request whose encoding does not fit the module's input is `bad_input`, undecided.
+    if crate::wasm::abi::encoded_len(&p.slots, req) > crate::wasm::INPUT_CAPACITY as usize {
+        return Decision {
+            outcome: Outcome::BadInput,
+            rule: None,
+        };
+    }
     let slots = crate::wasm::abi::slot_values(&p.slots, req);
     let string_slot = |i: usize| match slots.get(i) {
         Some(Some(SlotValue::String(s))) => Some(s.clone()),
@@ -343,15 +350,17 @@ pub fn glob(pattern: &[u8], subject: &[u8]) -> bool {
     }
 }
 
-/// The length of the UTF-8 sequence starting at `i`, from its lead byte, clamped to the input.
+/// The length of the character at `i`: its byte and the continuation bytes (`10xxxxxx`) after
+/// it. In UTF-8 text that is one sequence; on any other bytes (a percent-decoded `{param}` may hold
+/// them) it is what the module's `NextChar` steps over, so that both engines read `?` alike.
 pub fn char_len(s: &[u8], i: usize) -> usize {
-    let n = match s.get(i) {
-        Some(b) if *b >= 0xF0 && *b <= 0xF7 => 4,
-        Some(b) if *b >= 0xE0 && *b <= 0xEF => 3,
-        Some(b) if *b >= 0xC0 && *b <= 0xDF => 2,
-        _ => 1,
-    };
-    n.min(s.len().saturating_sub(i)).max(1)
+    let continuations = s
+        .get(i + 1..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|b| **b & 0xC0 == 0x80)
+        .count();
+    1 + continuations
 }
 
 impl<'a> Env<'a> {

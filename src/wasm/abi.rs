@@ -149,6 +149,23 @@ pub fn encode_request(slots: &[Slot], req: &Request, out: &mut Vec<u8>) {
     }
 }
 
+/// The length in bytes of `req`'s encoding (what [`encode_request`] writes), without writing it.
+pub fn encoded_len(slots: &[Slot], req: &Request) -> usize {
+    struct Count(usize);
+    impl Sink for Count {
+        fn put(&mut self, bytes: &[u8]) -> Option<()> {
+            self.0 += bytes.len();
+            Some(())
+        }
+    }
+    let mut count = Count(0);
+    for slot in slots {
+        // a count takes every byte
+        let _ = encode_slot_into(slot, req, &mut count);
+    }
+    count.0
+}
+
 /// Where an encoding goes: a growing vector, or a fixed buffer that refuses bytes past its end
 /// (`None`).
 pub trait Sink {

@@ -157,3 +157,112 @@ fn the_direct_encoder_converts_claims_as_the_reference_does() {
         assert_eq!(direct, reference, "ip {ip:?}");
     }
 }
+
+/// A policy whose one route matches `pattern` against a `{param}`, compiled for both engines.
+fn glob_policy(pattern: &str) -> (edgeward::ir::Program, Compiled) {
+    let source = format!(
+        "policy g version 1\n\nroute GET \"/g/{{x}}\" {{\n  allow m when params.x matches \"{pattern}\"\n}}\n"
+    );
+    let program = edgeward::compile("g.ward", &source, Some(&no_catalog()))
+        .unwrap()
+        .program;
+    let compiled = Compiled::from_bytes(&compile(&program).unwrap()).unwrap();
+    (program, compiled)
+}
+
+/// A catalog of no entities.
+fn no_catalog() -> Catalog {
+    Catalog::from_yaml_str("none", "").unwrap().catalog
+}
+
+/// A GET request for `path` on any host.
+fn get(path: String) -> edgeward::input::Request {
+    edgeward::input::Request {
+        method: "GET".into(),
+        host: "h.dev".into(),
+        path,
+        ..Default::default()
+    }
+}
+
+/// `matches` on a `{param}` whose percent-decoded bytes are not UTF-8: `?` and `*` step over a byte
+/// and the continuation bytes after it in both engines (they stepped apart on `%E9`, `%C3`, `%80`).
+#[test]
+fn globs_on_bytes_that_are_not_utf8_match_alike() {
+    let alphabet: [u8; 10] = [b'a', b'b', 0x80, 0xBF, 0xC3, 0xA9, 0xE9, 0xE0, 0xF0, 0xFF];
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut decided = 0;
+    for pattern in [
+        "?", "??", "???", "a?c", "*a", "a*", "*", "?*?", "*?a", "*b*", "a?*b",
+    ] {
+        let (program, compiled) = glob_policy(pattern);
+        let mut decider = compiled.decider().unwrap();
+        for _ in 0..400 {
+            let len = 1 + next(5);
+            let bytes: Vec<u8> = (0..len).map(|_| alphabet[next(alphabet.len())]).collect();
+            let encoded: String = bytes.iter().map(|b| format!("%{b:02X}")).collect();
+            let req = get(format!("/g/{encoded}"));
+            let oracle = edgeward::interp::decide(&program, &req);
+            assert_eq!(
+                oracle,
+                decider.decide(&req).unwrap(),
+                "{pattern} on {bytes:02x?}"
+            );
+            decided += 1;
+        }
+    }
+    assert_eq!(decided, 11 * 400);
+    // On UTF-8 text a `?` is one character, however many bytes.
+    let (program, _) = glob_policy("a?c");
+    for (path, allowed) in [
+        ("/g/a%C3%A9c", true),
+        ("/g/a%E9c", true),
+        ("/g/a%C3c", true),
+        ("/g/a%80%80c", true),
+        ("/g/a%80b%80c", false),
+        ("/g/ac", false),
+    ] {
+        let d = edgeward::interp::decide(&program, &get(path.into()));
+        assert_eq!(
+            d.outcome == edgeward::wasm::abi::Outcome::Allow,
+            allowed,
+            "{path}"
+        );
+    }
+}
+
+/// §3: a request whose encoding does not fit the module's input is `bad_input` in both engines,
+/// and one that just fits is decided.
+#[test]
+fn a_request_too_large_for_the_input_is_bad_input_in_both_engines() {
+    let source = "policy big version 1\n\nroute GET \"/a/*\" {\n  allow star\n}\n";
+    let program = edgeward::compile("big.ward", source, Some(&no_catalog()))
+        .unwrap()
+        .program;
+    let compiled = Compiled::from_bytes(&compile(&program).unwrap()).unwrap();
+    let mut decider = compiled.decider().unwrap();
+    let capacity = edgeward::wasm::INPUT_CAPACITY as usize;
+    let fixed = edgeward::wasm::abi::encoded_len(&program.slots, &get("/a/".into()));
+    for extra in [0, 1] {
+        let path = format!("/a/{}", "x".repeat(capacity - fixed + extra));
+        let req = get(path);
+        assert_eq!(
+            edgeward::wasm::abi::encoded_len(&program.slots, &req),
+            capacity + extra
+        );
+        let oracle = edgeward::interp::decide(&program, &req);
+        assert_eq!(oracle, decider.decide(&req).unwrap(), "capacity + {extra}");
+        let expected = if extra == 0 {
+            edgeward::wasm::abi::Outcome::Allow
+        } else {
+            edgeward::wasm::abi::Outcome::BadInput
+        };
+        assert_eq!(oracle.outcome, expected, "capacity + {extra}");
+    }
+}
