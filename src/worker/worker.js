@@ -436,7 +436,7 @@ class Encoder {
 
 /** An IPv4 or IPv6 address as 16 bytes (IPv4 mapped), or null. */
 function parseIp(text) {
-  const s = text.trim();
+  const s = trimOws(text);
   const v4 = (t) => {
     const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(t);
     if (!m) return null;
@@ -591,13 +591,27 @@ function forwardTo(request, url, env, rule, principal) {
   const headers = new Headers(request.headers);
   // workerd sends header values as UTF-8, so a non-ASCII email travels intact.
   headers.set("x-edgeward-rule", rule);
-  headers.set("x-edgeward-principal", principal ?? "");
+  headers.set("x-edgeward-principal", headerValue(principal ?? ""));
+  // A GET or HEAD request may arrive with body framing (`Content-Length: 0`), but a Request with
+  // those methods cannot carry a body: forward none rather than fail the allowed request.
+  const bodyless = request.method === "GET" || request.method === "HEAD";
   return new Request(target, {
     method: request.method,
     headers,
-    body: request.body,
+    body: bodyless ? null : request.body,
     redirect: "manual",
   });
+}
+
+/**
+ * `s` as a header value that reaches the origin exactly: `%` and what a header value cannot hold
+ * as is (NUL, CR, LF, and space or tab at either end, which Fetch would strip) percent-encoded, so
+ * that two principals never arrive as one value. Any other principal arrives as written.
+ */
+function headerValue(s) {
+  return s.replace(/%|[\0\r\n]|^[ \t]+|[ \t]+$/g, (m) =>
+    Array.from(utf8.encode(m), (b) => `%${b.toString(16).toUpperCase().padStart(2, "0")}`).join(""),
+  );
 }
 
 async function handle(request, env, entry) {

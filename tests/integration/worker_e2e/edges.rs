@@ -145,6 +145,11 @@ fn cases() -> Vec<(&'static str, Value)> {
             "sources": [{"header": "cookie", "value": "CF_Authorization={token}", "token": token(json!({}))}]}),
         ),
         ("IPv4-mapped IPv6 client", with_ip("::ffff:10.1.2.3")),
+        (
+            "embargoed country padded with space and tab",
+            json!({"method": "GET", "url": HEALTHZ, "token": token(json!({})),
+                   "headers": {"cf-ipcountry": " KP\t"}}),
+        ),
         ("IPv6 client", with_ip("2001:db8::10")),
         (
             "IPv4 client inside the probe range",
@@ -315,7 +320,45 @@ fn worker_and_simulate_agree_on_token_json_and_numbers() {
             "method in lowercase",
             json!({"method": "get", "url": PAYMENT, "token": token(json!({}))}),
         ),
+        (
+            "GET with Content-Length: 0",
+            json!({"method": "GET", "url": PAYMENT, "token": token(json!({})),
+                   "headers": {"content-length": "0"}, "expect": {"forwarded": true}}),
+        ),
     ];
+    // Principals a header value cannot carry as written reach the origin percent-encoded (and `%`
+    // with them), never as a 503 or as another principal.
+    let mut cases = cases;
+    for (name, email, header) in [
+        (
+            "principal holding a line feed",
+            "ja\nne@acme.dev",
+            "ja%0Ane@acme.dev",
+        ),
+        (
+            "principal holding a NUL",
+            "ja\u{0}ne@acme.dev",
+            "ja%00ne@acme.dev",
+        ),
+        (
+            "principal padded with spaces",
+            " jane@acme.dev ",
+            "%20jane@acme.dev%20",
+        ),
+        (
+            "principal holding a percent sign",
+            "50%off@acme.dev",
+            "50%25off@acme.dev",
+        ),
+        ("principal in Chinese", "用户@例子.广告", "用户@例子.广告"),
+    ] {
+        let mut claims = jane();
+        claims["email"] = json!(email);
+        let mut r = get(PAYMENT, token(json!({ "claims": claims })));
+        r["expect"] =
+            json!({"forwarded": true, "origin_headers": {"x-edgeward-principal": header}});
+        cases.push((name, r));
+    }
     agree(&built, &cases, "token JSON and numbers");
 }
 
