@@ -24,13 +24,16 @@ pub struct RecordedRequest<'a> {
     pub parsed: ParsedUrl<'a>,
     /// The token of the first source present (`jwt`, `cf-access-jwt-assertion`,
     /// `authorization: Bearer`, the `CF_Authorization` cookie), even when it is
-    /// empty (`Some("")`) or invalid; `None` when there is no source.
+    /// empty (`Some("")`) or invalid; `None` when there is no source. Space and tab around it are
+    /// not part of it, as around any header value the Worker reads.
     pub token: Option<Cow<'a, str>>,
     /// Where the worker's token cache holds the token, when the reader asked it (see
     /// [`parse_line_knowing`]).
     pub token_hint: Option<TokenHint>,
-    /// An IPv4-mapped IPv6 address is that IPv4 address.
+    /// An IPv4-mapped IPv6 address is that IPv4 address. Space and tab around the recorded
+    /// address are ignored, as the Worker's runtime strips them from `CF-Connecting-IP`.
     pub ip: Option<IpAddr>,
+    /// Without space or tab around it, as the Worker's runtime strips them from `CF-IPCountry`.
     pub country: Option<Cow<'a, str>>,
 }
 
@@ -456,16 +459,21 @@ pub fn parse_line_knowing<'l>(
     }
     if let Some(plain) = scan_plain(bytes, known) {
         let (parsed, time) = url_and_time(line_no, plain.url, Some(plain.time))?;
+        let token = plain.jwt.trim_matches(is_ows);
         return Ok(RecordedRequest {
             line: line_no,
             time,
             method: Cow::Borrowed(plain.method),
             url: Cow::Borrowed(plain.url),
             parsed,
-            token: Some(Cow::Borrowed(plain.jwt)),
-            token_hint: plain.hint,
-            ip: plain.ip.map(|ip| ip_of(line_no, ip)).transpose()?,
-            country: plain.country.map(Cow::Borrowed),
+            token: Some(Cow::Borrowed(token)),
+            // The hint was given for the token as written.
+            token_hint: plain.hint.filter(|_| token.len() == plain.jwt.len()),
+            ip: plain
+                .ip
+                .map(|ip| ip_of(line_no, ip.trim_matches(is_ows)))
+                .transpose()?,
+            country: plain.country.map(|c| Cow::Borrowed(c.trim_matches(is_ows))),
         });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| fail(K::NotUtf8, "not UTF-8"))?;
@@ -528,16 +536,16 @@ fn read_general(line_no: u64, text: &str) -> Result<RecordedRequest<'static>, Un
     let (parsed, time) = url_and_time(line_no, &url, time)?;
     let ip = match read("ip", ip)? {
         None | Some(Field::Null) => None,
-        Some(Field::Text(ip)) => Some(ip_of(line_no, &ip)?),
+        Some(Field::Text(ip)) => Some(ip_of(line_no, ip.trim_matches(is_ows))?),
         Some(Field::Other) => return Err(fail(K::BadIp, BAD_IP)),
     };
     let country = match read("country", country)? {
         None | Some(Field::Null) => None,
-        Some(Field::Text(c)) => Some(c),
+        Some(Field::Text(c)) => Some(c.trim_matches(is_ows).to_owned()),
         Some(Field::Other) => return Err(fail(K::CountryNotString, "country not a string")),
     };
     let token = match read("jwt", jwt)? {
-        Some(Field::Text(jwt)) => Some(jwt),
+        Some(Field::Text(jwt)) => Some(jwt.trim_matches(is_ows).to_owned()),
         Some(_) => return Err(fail(K::JwtNotString, "jwt not a string")),
         None => match headers {
             Some(h) => match serde_json::from_str::<Members>(h.get()) {

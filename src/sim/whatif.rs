@@ -165,7 +165,8 @@ pub fn whatif<R: Read + Send>(
                         .and_then(|i| base_policy.route_label(i))
                 });
             Listed {
-                method: request.method.clone(),
+                // §5: as recorded in the line (the policies saw it normalised).
+                method: rec.method.into_owned(),
                 url: rec.url.into_owned(),
                 principal: principal(head_side.verifier, ch, token, request.time)
                     .or_else(|| principal(base_side.verifier, cb, token, request.time))

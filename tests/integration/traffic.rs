@@ -896,3 +896,21 @@ fn a_byte_order_mark_opens_any_line() {
     assert_eq!(items[1].as_ref().unwrap().line, 2);
     assert_eq!(items[2].as_ref().unwrap_err().kind, UnreadableKind::Blank);
 }
+
+/// Space and tab around `jwt`, `ip` and `country` are not part of them, as the Worker's runtime
+/// strips them from the headers these fields stand for; on both reading paths.
+#[test]
+fn space_around_header_fields_is_not_part_of_them() {
+    let padded = with(json!({"jwt": " eyJ.x.y\t", "ip": "\t203.0.113.7 ", "country": " KP "}));
+    let r = ok(padded.clone());
+    assert_eq!(r.token.as_deref(), Some("eyJ.x.y"));
+    assert_eq!(r.ip, Some("203.0.113.7".parse().unwrap()));
+    assert_eq!(r.country.as_deref(), Some("KP"));
+    assert_eq!(parse_general(7, &padded.to_string()).unwrap(), r);
+    // Other spaces stay: a no-break space is not HTTP whitespace.
+    let r = ok(with(json!({"jwt": "\u{a0}eyJ.x.y", "country": "KP\u{a0}"})));
+    assert_eq!(r.token.as_deref(), Some("\u{a0}eyJ.x.y"));
+    assert_eq!(r.country.as_deref(), Some("KP\u{a0}"));
+    let u = line(with(json!({"ip": "\u{a0}203.0.113.7"}))).unwrap_err();
+    assert_eq!(u.kind, UnreadableKind::BadIp);
+}

@@ -17,7 +17,7 @@ fn flips() -> tempfile::TempDir {
     let lines = [
         line("GET", "https://x.dev/docs/a", Some(&jane)), // 1 same: allow by staff
         line("GET", "https://x.dev/docs/a", Some(&intern)), // 2 allow -> deny by interns
-        line("POST", "https://x.dev/deploy/prod", Some(&jane)), // 3 allow -> default
+        line("post", "https://x.dev/deploy/prod", Some(&jane)), // 3 allow -> default (a POST)
         line("GET", "https://x.dev/public/x", Some(&bob)), // 4 no_route -> allow by anyone
         line("GET", "https://x.dev/nowhere", Some(&jane)), // 5 same: no_route
         line("GET", "https://x.dev/healthz", Some(&expired_token())), // 6 same: expired
@@ -65,6 +65,8 @@ fn known_flips_are_counted_and_listed() {
     assert_eq!(changes[0]["base"], verdict("allow", "allow", Some("staff")));
     assert_eq!(changes[0]["head"], verdict("deny", "deny", Some("interns")));
     assert_eq!(changes[1]["head"], verdict("deny", "default", None));
+    // The policies saw POST; the report shows the method as recorded (§5).
+    assert_eq!(changes[1]["method"], "post");
     assert_eq!(changes[2]["base"], verdict("deny", "no_route", None));
     assert_eq!(
         changes[2]["head"],
