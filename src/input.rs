@@ -86,11 +86,89 @@ pub fn normalize_method(method: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// A URL's pathname as the WHATWG URL Standard has it since 2025: the `url` crate's, with `^`
-/// percent-encoded as `%5E` (the standard added it to the path percent-encode set; `url` 2.5.8
-/// predates that, and the Worker's runtime, workerd, encodes it).
-pub fn url_path(url: &url::Url) -> String {
-    url.path().replace('^', "%5E")
+/// The pathname of `url`, an absolute `http`/`https` URL (one `url::Url::parse` took), as the
+/// WHATWG URL Standard's parser produces it today, and so as the Worker's `new URL()` does.
+///
+/// Written here rather than taken from the `url` crate (2.5.8), which departs from the standard
+/// in two ways: it keeps a Windows drive letter segment (`/c:/../admin` is `/c:/admin`, where the
+/// standard applies that quirk to `file:` URLs only and gives `/admin`), and it leaves `^`
+/// unencoded (the standard added it to the path percent-encode set in 2025).
+pub fn url_path(url: &str) -> String {
+    // The parser's input: C0 controls and spaces trimmed from both ends, tabs and newlines removed.
+    let cleaned: String = url
+        .trim_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let is_slash = |c: char| c == '/' || c == '\\';
+    // After the scheme, a special URL skips any slashes; its authority ends at `/ \ ? #`.
+    let after_scheme = cleaned.split_once(':').map_or("", |(_, rest)| rest);
+    let authority_and_rest = after_scheme.trim_start_matches(is_slash);
+    let rest = authority_and_rest
+        .find(|c: char| is_slash(c) || c == '?' || c == '#')
+        .map_or("", |at| authority_and_rest.get(at..).unwrap_or_default());
+    let path = rest
+        .find(['?', '#'])
+        .map_or(rest, |end| rest.get(..end).unwrap_or_default());
+    // The path state: segments between slashes, dot segments resolved, each percent-encoded.
+    let mut segments: Vec<String> = Vec::new();
+    let raw: Vec<&str> = path.split(is_slash).collect();
+    // A path that is not empty starts with a slash, so the first piece is empty and not a segment;
+    // an empty path is one empty segment.
+    let pieces = if path.is_empty() {
+        &raw[..]
+    } else {
+        raw.get(1..).unwrap_or_default()
+    };
+    for (i, piece) in pieces.iter().enumerate() {
+        let last = i + 1 == pieces.len();
+        let buffer = encode_path_segment(piece);
+        if is_double_dot(&buffer) {
+            segments.pop();
+            if last {
+                segments.push(String::new());
+            }
+        } else if is_single_dot(&buffer) {
+            if last {
+                segments.push(String::new());
+            }
+        } else {
+            segments.push(buffer);
+        }
+    }
+    format!("/{}", segments.join("/"))
+}
+
+/// `.` or `%2e` (any case).
+fn is_single_dot(s: &str) -> bool {
+    s == "." || s.eq_ignore_ascii_case("%2e")
+}
+
+/// `..`, `.%2e`, `%2e.` or `%2e%2e` (any case).
+fn is_double_dot(s: &str) -> bool {
+    matches!(
+        s.to_ascii_lowercase().as_str(),
+        ".." | ".%2e" | "%2e." | "%2e%2e"
+    )
+}
+
+/// A path segment UTF-8 percent-encoded with the path percent-encode set: C0 controls, space,
+/// `"`, `#`, `<`, `>`, `?`, `^`, `` ` ``, `{`, `}`, and everything above `~`.
+fn encode_path_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for c in segment.chars() {
+        let keep = matches!(c, '!'..='~')
+            && !matches!(c, '"' | '#' | '<' | '>' | '?' | '^' | '`' | '{' | '}');
+        if keep {
+            out.push(c);
+        } else {
+            let mut bytes = [0u8; 4];
+            for b in c.encode_utf8(&mut bytes).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
 }
 
 /// Parses an RFC 3339 time to Unix seconds, fractional seconds rounded down.

@@ -58,7 +58,11 @@ impl<'a, 'f> Cx<'a, 'f> {
                             if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() =>
                         {
                             let host = u.host_str().unwrap_or_default().to_ascii_lowercase();
-                            request = Some((method.name.clone(), host, crate::input::url_path(&u)));
+                            request = Some((
+                                method.name.clone(),
+                                host,
+                                crate::input::url_path(&url.value),
+                            ));
                         }
                         _ => {
                             self.emit(

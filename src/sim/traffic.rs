@@ -833,7 +833,7 @@ pub fn parse_url_general(url: &str) -> Result<ParsedUrl<'static>, UnreadableKind
     let host = parsed.host_str().ok_or(UnreadableKind::UrlNotAbsolute)?;
     Ok(ParsedUrl {
         host: Cow::Owned(host.to_ascii_lowercase()),
-        path: Cow::Owned(crate::input::url_path(&parsed)),
+        path: Cow::Owned(crate::input::url_path(url)),
     })
 }
 

@@ -914,3 +914,69 @@ fn space_around_header_fields_is_not_part_of_them() {
     let u = line(with(json!({"ip": "\u{a0}203.0.113.7"}))).unwrap_err();
     assert_eq!(u.kind, UnreadableKind::BadIp);
 }
+
+/// The path is the WHATWG URL Standard's, as the Worker's `new URL()` gives it (expected values
+/// from Node's WHATWG parser), where the `url` crate departs from it: a Windows drive letter
+/// segment is an ordinary segment outside `file:` URLs, and `^` is percent-encoded.
+#[test]
+fn paths_are_the_whatwg_standards() {
+    for (url, path) in [
+        ("https://h.dev/c:/../admin", "/admin"),
+        ("https://h.dev/c:/..", "/"),
+        ("https://h.dev/x/c:/..", "/x/"),
+        ("https://h.dev/c|/..", "/"),
+        ("https://h.dev/C:/a/../../b", "/b"),
+        ("https://h.dev/c:/%2e%2e/b", "/b"),
+        ("http://h.dev/c:\\..\\admin", "/admin"),
+        ("https://h.dev/c:", "/c:"),
+        ("https://h.dev/c|", "/c|"),
+        ("https://h.dev/a/c:", "/a/c:"),
+        ("https://h.dev/p/^", "/p/%5E"),
+        ("https://h.dev", "/"),
+        ("https://h.dev?q", "/"),
+        ("https://h.dev#f", "/"),
+        (
+            "https://h.dev/a b/\"<>`{}/é",
+            "/a%20b/%22%3C%3E%60%7B%7D/%C3%A9",
+        ),
+        ("https:h.dev/a/./b/../c/", "/a/c/"),
+        ("https:\\\\h.dev\\a\\.", "/a/"),
+        (" \thttps://h.dev/a\t/b\n/c \u{1}", "/a/b/c"),
+        ("https://u:p@h.dev:8443/%2E/x/%2e%2E?y/../z#/..", "/"),
+    ] {
+        assert_eq!(parse_url(url).unwrap().path, path, "{url}");
+        assert_eq!(
+            edgeward::input::url_path(url),
+            path,
+            "{url} (the general parser)"
+        );
+    }
+}
+
+mod whatwg_paths {
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Away from drive letters (no `:` or `|` in the path) the path is the `url` crate's, with
+        /// `^` encoded: both implement the same standard.
+        #[test]
+        fn agree_with_the_url_crate_away_from_drive_letters(
+            scheme in prop_oneof![Just("https://"), Just("http://"), Just("HTTPS:"), Just("http:\\\\")],
+            pieces in prop::collection::vec(
+                prop_oneof![
+                    Just("/"), Just("\\"), Just("."), Just(".."), Just("%2e"), Just("%2E"), Just("a"),
+                    Just("b c"), Just("^"), Just("é"), Just("%"), Just("%41"), Just("\t"), Just("\""),
+                    Just("{}"), Just("?"), Just("#"), Just("~"), Just("\u{7f}"), Just("\u{1}"),
+                ],
+                0..12,
+            ),
+        ) {
+            let url = format!("{scheme}h.dev/{}", pieces.concat());
+            if let Ok(parsed) = url::Url::parse(&url) {
+                prop_assert_eq!(edgeward::input::url_path(&url), parsed.path().replace('^', "%5E"), "{}", url);
+            }
+        }
+    }
+}

@@ -313,6 +313,10 @@ fn worker_and_simulate_agree_on_token_json_and_numbers() {
             get("https://payments.acme.dev/p/^", token(json!({}))),
         ),
         (
+            "a drive letter segment before a double dot",
+            get("https://payments.acme.dev/c:/../p/^", token(json!({}))),
+        ),
+        (
             "an encoded caret in the path",
             get("https://payments.acme.dev/p/%5E", token(json!({}))),
         ),
