@@ -140,12 +140,12 @@ pub fn url_path(url: &str) -> String {
 }
 
 /// `.` or `%2e` (any case).
-fn is_single_dot(s: &str) -> bool {
+pub fn is_single_dot(s: &str) -> bool {
     s == "." || s.eq_ignore_ascii_case("%2e")
 }
 
 /// `..`, `.%2e`, `%2e.` or `%2e%2e` (any case).
-fn is_double_dot(s: &str) -> bool {
+pub fn is_double_dot(s: &str) -> bool {
     matches!(
         s.to_ascii_lowercase().as_str(),
         ".." | ".%2e" | "%2e." | "%2e%2e"
@@ -154,7 +154,7 @@ fn is_double_dot(s: &str) -> bool {
 
 /// A path segment UTF-8 percent-encoded with the path percent-encode set: C0 controls, space,
 /// `"`, `#`, `<`, `>`, `?`, `^`, `` ` ``, `{`, `}`, and everything above `~`.
-fn encode_path_segment(segment: &str) -> String {
+pub fn encode_path_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for c in segment.chars() {
         let keep = matches!(c, '!'..='~')

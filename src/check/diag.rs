@@ -106,6 +106,11 @@ pub const CODES: &[(&str, Level, &str)] = &[
         "a route path that is not well formed",
     ),
     (
+        "edgeward::unmatchable_path",
+        Level::Warning,
+        "a route path segment no request's path holds (a dot segment, or text URL parsing percent-encodes)",
+    ),
+    (
         "edgeward::template_param",
         Level::Error,
         "an entity template naming a param the path lacks",

@@ -149,10 +149,47 @@ impl<'a, 'f> Cx<'a, 'f> {
                     .label("a segment is a literal, a whole `{param}`, or a final `*`"),
                 );
             } else {
+                self.unmatchable_segment(lit, part);
                 pat.segments.push(Seg::Lit((*part).to_string()));
             }
         }
         pat
+    }
+
+    /// Warns about a literal segment that no request's path holds: URL parsing resolves dot
+    /// segments away and percent-encodes what the path percent-encode set names (a space, `^`,
+    /// non-ASCII, …), and a literal matches the path as parsed (§7.2).
+    fn unmatchable_segment(&mut self, lit: &ast::StrLit, part: &str) {
+        use crate::input::{encode_path_segment, is_double_dot, is_single_dot};
+        if is_single_dot(part) || is_double_dot(part) {
+            self.emit(
+                Diagnostic::warning(
+                    "edgeward::unmatchable_path",
+                    lit.span,
+                    format!("no request's path holds a `{part}` segment"),
+                )
+                .label("never matches")
+                .help("URL parsing resolves `.` and `..` segments before the policy sees the path"),
+            );
+            return;
+        }
+        let encoded = encode_path_segment(part);
+        if encoded != part || part.contains('\\') {
+            let help = if part.contains('\\') {
+                "URL parsing reads `\\` as `/` in http and https URLs".to_string()
+            } else {
+                format!("the path holds it percent-encoded: write `{encoded}`")
+            };
+            self.emit(
+                Diagnostic::warning(
+                    "edgeward::unmatchable_path",
+                    lit.span,
+                    format!("no request's path holds the segment `{part}` as written"),
+                )
+                .label("never matches")
+                .help(help),
+            );
+        }
     }
 
     fn host_name(&mut self, lit: &ast::StrLit) -> String {
