@@ -57,11 +57,36 @@ pub fn render(diag: &dyn miette::Diagnostic) -> String {
         GraphicalTheme::unicode_nocolor()
     };
     let mut out = String::new();
-    let handler = GraphicalReportHandler::new_themed(theme).with_width(100);
-    if handler.render_report(&mut out, diag).is_err() {
+    let drawn = if beyond_drawing(diag) {
+        // The graphical handler pads an underline with a format width, which stops at 65,535:
+        // a label that far along its line is told in words instead.
+        miette::NarratableReportHandler::new().render_report(&mut out, diag)
+    } else {
+        GraphicalReportHandler::new_themed(theme)
+            .with_width(100)
+            .render_report(&mut out, diag)
+    };
+    if drawn.is_err() {
         out = diag.to_string();
     }
     out
+}
+
+/// Whether a label of `diag` ends further along its line than a graphical report can draw.
+fn beyond_drawing(diag: &dyn miette::Diagnostic) -> bool {
+    const MAX_COLUMN: usize = 60_000;
+    let (Some(source), Some(mut labels)) = (diag.source_code(), diag.labels()) else {
+        return false;
+    };
+    labels.any(|label| match source.read_span(label.inner(), 0, 0) {
+        // Where the contents start in their line, and the label within them (in bytes, which
+        // bounds the column from above).
+        Ok(lines) => {
+            let within = label.offset().saturating_sub(lines.span().offset());
+            lines.column() + within + label.len() > MAX_COLUMN
+        }
+        Err(_) => true,
+    })
 }
 
 /// A diagnostic with its source attached, for rendering.

@@ -580,3 +580,22 @@ proptest! {
         survive(&text, render_too);
     }
 }
+
+/// A diagnostic further along its line than a graphical report can draw (miette pads with a
+/// format width, at most 65,535) is told in words, never a panic.
+#[test]
+fn a_diagnostic_far_along_a_line_is_reported_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = format!("{}!\n", " ".repeat(70_000));
+    std::fs::write(dir.path().join("wide.ward"), policy).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgeward"))
+        .args(["check", "wide.ward"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("line 1, column 70001"), "{stderr}");
+    assert!(stderr.contains("edgeward::syntax::unexpected"), "{stderr}");
+}
