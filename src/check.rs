@@ -85,6 +85,13 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The deepest chain of roles inside roles that a role may expand to.
+pub(crate) const MAX_ROLE_DEPTH: u64 = 64;
+/// The most expressions one role may expand to.
+pub(crate) const MAX_ROLE_EXPANSION: u64 = 100_000;
+/// The most expressions a whole policy may lower to, role expansions included.
+pub(crate) const MAX_EXPRS: usize = 4_000_000;
+
 /// A role definition, from the policy or from a stdlib module.
 struct RoleDef<'f> {
     decl: &'f ast::RoleDecl,
@@ -102,6 +109,14 @@ pub(crate) struct Cx<'a, 'f> {
     used_roles: BTreeSet<String>,
     /// Roles currently being inlined (recursion guard).
     role_stack: Vec<String>,
+    /// Roles whose expansion is too deep or too large ([`Cx::role_expansion_limits`]): never
+    /// expanded, each reported once.
+    oversized_roles: BTreeSet<String>,
+    /// The roles each role's body names (for marking what an unexpanded role uses).
+    role_graph: BTreeMap<String, Vec<String>>,
+    /// Set once the program has grown past [`MAX_EXPRS`] and that was reported: no role is
+    /// expanded after.
+    too_large_reported: bool,
     program: Program,
     /// Claim slots by claim name; request slots by field name.
     slot_of: BTreeMap<String, SlotIdx>,
@@ -167,6 +182,9 @@ impl<'a, 'f> Cx<'a, 'f> {
             roles: BTreeMap::new(),
             used_roles: BTreeSet::new(),
             role_stack: Vec::new(),
+            oversized_roles: BTreeSet::new(),
+            role_graph: BTreeMap::new(),
+            too_large_reported: false,
             program,
             slot_of,
             entity_ids: Vec::new(),
@@ -214,6 +232,7 @@ impl<'a, 'f> Cx<'a, 'f> {
     fn run(&mut self, file: &'f ast::File) {
         // Declarations first, so that rules may use what is declared below them.
         self.declarations(file);
+        self.role_expansion_limits();
         if self.catalog.is_none() {
             self.emit(
                 Diagnostic::warning(
@@ -315,6 +334,122 @@ impl<'a, 'f> Cx<'a, 'f> {
             self.program.name = "policy".to_string();
         }
         self.program.claims = self.schema.decls();
+    }
+
+    /// Roles are expanded where they are used, so a chain of roles nests that deep and a role
+    /// using another twice doubles it: a role nesting more than [`MAX_ROLE_DEPTH`] roles deep or
+    /// expanding to more than [`MAX_ROLE_EXPANSION`] expressions is an error, found here without
+    /// expanding anything (the graph of roles walked with a stack of its own).
+    fn role_expansion_limits(&mut self) {
+        // Each role's own expressions, and the roles its body names (once per use).
+        let mut uses: BTreeMap<&str, (u64, Vec<&str>)> = BTreeMap::new();
+        for (name, def) in &self.roles {
+            let mut own = 0u64;
+            let mut named = Vec::new();
+            let mut todo = vec![&def.decl.body];
+            while let Some(e) = todo.pop() {
+                own += 1;
+                match &e.kind {
+                    ast::ExprKind::Call(role, args) => {
+                        named.push(role.name.as_str());
+                        todo.extend(args);
+                    }
+                    ast::ExprKind::Path(root, segs) if segs.is_empty() => {
+                        named.push(root.name.as_str())
+                    }
+                    ast::ExprKind::List(items) => todo.extend(items),
+                    ast::ExprKind::Binary(_, a, b)
+                    | ast::ExprKind::And(a, b)
+                    | ast::ExprKind::Or(a, b) => {
+                        todo.push(a);
+                        todo.push(b);
+                    }
+                    ast::ExprKind::Has(a, _) | ast::ExprKind::Not(a) | ast::ExprKind::Paren(a) => {
+                        todo.push(a)
+                    }
+                    _ => {}
+                }
+            }
+            named.retain(|n| self.roles.contains_key(*n));
+            uses.insert(name.as_str(), (own, named));
+        }
+        // (depth, expressions) of each role, after the roles it names; a role met again while
+        // its own are being measured is recursive (reported where it is used) and counts nothing.
+        let mut measured: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+        let mut open: BTreeSet<&str> = BTreeSet::new();
+        for start in uses.keys().copied() {
+            let mut stack = vec![(start, false)];
+            while let Some((role, named_done)) = stack.pop() {
+                if measured.contains_key(role) {
+                    continue;
+                }
+                let Some((own, named)) = uses.get(role) else {
+                    continue;
+                };
+                if named_done {
+                    let (mut depth, mut size) = (0u64, *own);
+                    for n in named {
+                        let (d, s) = measured.get(n).copied().unwrap_or((0, 0));
+                        depth = depth.max(d);
+                        size = size.saturating_add(s);
+                    }
+                    measured.insert(role, (depth + 1, size));
+                    open.remove(role);
+                } else if open.insert(role) {
+                    stack.push((role, true));
+                    for n in named {
+                        if !measured.contains_key(n) && !open.contains(n) {
+                            stack.push((n, false));
+                        }
+                    }
+                }
+            }
+        }
+        let over = |role: &str| {
+            measured
+                .get(role)
+                .is_some_and(|(d, s)| *d > MAX_ROLE_DEPTH || *s > MAX_ROLE_EXPANSION)
+        };
+        // Every role past a limit is left unexpanded; reported are those where a limit is first
+        // passed (none of the roles they name is past one), which is where to change the policy.
+        self.role_graph = uses
+            .iter()
+            .map(|(name, (_, named))| {
+                let named = named.iter().map(|n| (*n).to_owned()).collect();
+                ((*name).to_owned(), named)
+            })
+            .collect();
+        let mut oversized = Vec::new();
+        for (name, (depth, size)) in &measured {
+            if over(name) {
+                let first = uses
+                    .get(name)
+                    .is_none_or(|(_, named)| !named.iter().any(|n| over(n)));
+                oversized.push(((*name).to_owned(), *depth, *size, first));
+            }
+        }
+        for (name, depth, size, first) in oversized {
+            if !first {
+                self.oversized_roles.insert(name);
+                continue;
+            }
+            let Some(span) = self.roles.get(&name).map(|d| d.decl.name.span) else {
+                continue;
+            };
+            let why = if depth > MAX_ROLE_DEPTH {
+                format!("role `{name}` nests {depth} roles deep (at most {MAX_ROLE_DEPTH})")
+            } else {
+                format!(
+                    "role `{name}` expands to {size} expressions (at most {MAX_ROLE_EXPANSION})"
+                )
+            };
+            self.emit(
+                Diagnostic::error("edgeward::role_too_large", span, why)
+                    .label("expanded wherever it is used")
+                    .help("roles are expanded where they are used: use fewer roles inside roles, or name a role once in a rule instead of twice"),
+            );
+            self.oversized_roles.insert(name);
+        }
     }
 
     fn define_role(&mut self, decl: &'f ast::RoleDecl, module: Option<&'static str>) {

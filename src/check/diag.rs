@@ -106,6 +106,11 @@ pub const CODES: &[(&str, Level, &str)] = &[
         "a route path that is not well formed",
     ),
     (
+        "edgeward::role_too_large",
+        Level::Error,
+        "a role nesting too many roles deep, or expanding (where it is used) to too many expressions",
+    ),
+    (
         "edgeward::unmatchable_path",
         Level::Warning,
         "a route path segment no request's path holds (a dot segment, or text URL parsing percent-encodes)",

@@ -826,6 +826,37 @@ impl<'a, 'f> Cx<'a, 'f> {
         let decl = def.decl;
         let module = def.module;
         self.used_roles.insert(name.name.clone());
+        if self.oversized_roles.contains(&name.name) {
+            // Reported where it is defined; expanding it would only take time and stack. What it
+            // names is used all the same.
+            let mut todo = vec![name.name.clone()];
+            while let Some(role) = todo.pop() {
+                for n in self.role_graph.get(&role).into_iter().flatten() {
+                    if self.used_roles.insert(n.clone()) {
+                        todo.push(n.clone());
+                    }
+                }
+            }
+            return (self.push(Expr::Bool(false), span), Ty::Err);
+        }
+        if self.program.exprs.len() > super::MAX_EXPRS {
+            if !self.too_large_reported {
+                self.too_large_reported = true;
+                self.emit(
+                    Diagnostic::error(
+                        "edgeward::role_too_large",
+                        name.span,
+                        format!(
+                            "the policy expands to more than {} expressions here",
+                            super::MAX_EXPRS
+                        ),
+                    )
+                    .label("expanded from here on")
+                    .help("roles are expanded where they are used: use large roles in fewer rules"),
+                );
+            }
+            return (self.push(Expr::Bool(false), span), Ty::Err);
+        }
         if self.role_stack.contains(&name.name) {
             self.emit(
                 Diagnostic::error(
