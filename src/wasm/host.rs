@@ -39,6 +39,36 @@ pub enum HostError {
     InputOutsideMemory { addr: usize, capacity: usize },
 }
 
+/// How often the engine's epoch advances, and how many epochs one call into a module may run:
+/// a module that does not return within about a second (a loop in code no edgeward build
+/// writes) is stopped with a trap, never left to hang the replay.
+const EPOCH: std::time::Duration = std::time::Duration::from_millis(10);
+const CALL_EPOCHS: u64 = 100;
+
+/// The engine every module is compiled with, its epoch advanced by a thread of its own.
+fn engine() -> Result<&'static Engine, HostError> {
+    static ENGINE: OnceLock<Result<Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut config = Config::new();
+            config.epoch_interruption(true);
+            let engine = Engine::new(&config).map_err(|e| e.to_string())?;
+            let ticking = engine.clone();
+            std::thread::Builder::new()
+                .name("edgeward-epoch".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(EPOCH);
+                        ticking.increment_epoch();
+                    }
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(engine)
+        })
+        .as_ref()
+        .map_err(|e| HostError::Compile(e.clone()))
+}
+
 const EXPORTS: [&str; 5] = [
     "memory",
     "edgeward_abi_version",
@@ -103,7 +133,7 @@ impl Compiled {
             .iter()
             .map(|s| slot_from_manifest(&s.name, &s.ty, s.optional))
             .collect::<Result<Vec<_>, _>>()?;
-        let engine = Engine::new(&Config::new()).map_err(|e| HostError::Compile(e.to_string()))?;
+        let engine = engine()?.clone();
         let module = Module::new(&engine, bytes).map_err(|e| HostError::Compile(e.to_string()))?;
         if let Some(i) = module.imports().next() {
             return Err(HostError::Import(format!("{}::{}", i.module(), i.name())));
@@ -126,6 +156,7 @@ impl Compiled {
         };
         // checks the export signatures and the ABI version the code reports
         let mut d = c.decider()?;
+        d.store.set_epoch_deadline(CALL_EPOCHS);
         let v = d
             .abi
             .call(&mut d.store, ())
@@ -152,6 +183,8 @@ impl Compiled {
     /// A fresh instance for one thread.
     pub fn decider(&self) -> Result<Decider, HostError> {
         let mut store = Store::new(&self.engine, ());
+        // A start function runs during instantiation: bounded like any call.
+        store.set_epoch_deadline(CALL_EPOCHS);
         let inst = self
             .pre
             .instantiate(&mut store)
@@ -173,6 +206,7 @@ impl Compiled {
             .get_typed_func::<(), i32>(&mut store, "edgeward_route")
             .map_err(sig("edgeward_route"))?;
         let capacity = self.manifest.input_capacity as usize;
+        store.set_epoch_deadline(CALL_EPOCHS);
         let addr = input
             .call(&mut store, 0)
             .map_err(|e| HostError::Trap(e.to_string()))?;
@@ -480,7 +514,13 @@ impl Decider {
     fn run(&mut self, len: usize) -> Result<Decision, HostError> {
         let word = self
             .decide
-            .call(&mut self.store, len as i32)
+            .call(
+                {
+                    self.store.set_epoch_deadline(CALL_EPOCHS);
+                    &mut self.store
+                },
+                len as i32,
+            )
             .map_err(|e| HostError::Trap(e.to_string()))?;
         self.called = true;
         Decision::from_word(word).ok_or(HostError::BadDecision(word))
@@ -491,6 +531,7 @@ impl Decider {
         if !self.called {
             return None;
         }
+        self.store.set_epoch_deadline(CALL_EPOCHS);
         let r = self.route.call(&mut self.store, ()).ok()?;
         u32::try_from(r).ok()
     }

@@ -1413,3 +1413,100 @@ fn one_compiled_module_serves_many_threads() {
         }
     });
 }
+
+/// A module in the shape of ABI v1 (the manifest of a real one) whose functions are `good`
+/// except the one named `looping`, or a start function when that is `"start"`, which loops
+/// forever.
+fn looping_module(looping: &str) -> Vec<u8> {
+    use wasm_encoder::{
+        BlockType, CodeSection, CustomSection, ExportKind, ExportSection, Function,
+        FunctionSection, Instruction as I, MemorySection, MemoryType, Module, StartSection,
+        TypeSection, ValType,
+    };
+    let manifest = Manifest::from_module(&compile(&B::new().build()).unwrap())
+        .unwrap()
+        .to_json_compact();
+    let mut types = TypeSection::new();
+    types.ty().function([], [ValType::I32]); // 0: () -> i32
+    types.ty().function([ValType::I32], [ValType::I32]); // 1: (i32) -> i32
+    types.ty().function([ValType::I32], [ValType::I64]); // 2: (i32) -> i64
+    types.ty().function([], []); // 3: start
+    let names = [
+        "edgeward_abi_version",
+        "edgeward_input",
+        "edgeward_decide",
+        "edgeward_route",
+        "start",
+    ];
+    let mut funcs = FunctionSection::new();
+    let mut code = CodeSection::new();
+    for (name, ty, result) in [
+        (names[0], 0, I::I32Const(1)),
+        (names[1], 1, I::I32Const(1024)),
+        (names[2], 2, I::I64Const(1)),
+        (names[3], 0, I::I32Const(-1)),
+    ]
+    .into_iter()
+    .chain((looping == "start").then_some((names[4], 3, I::Nop)))
+    {
+        funcs.function(ty);
+        let mut f = Function::new([]);
+        if name == looping {
+            f.instruction(&I::Loop(BlockType::Empty));
+            f.instruction(&I::Br(0));
+            f.instruction(&I::End);
+        }
+        f.instruction(&result);
+        f.instruction(&I::End);
+        code.function(&f);
+    }
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: 2,
+        maximum: Some(2),
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    for (i, name) in names.iter().take(4).enumerate() {
+        exports.export(name, ExportKind::Func, i as u32);
+    }
+    let mut m = Module::new();
+    m.section(&types)
+        .section(&funcs)
+        .section(&memories)
+        .section(&exports);
+    if looping == "start" {
+        m.section(&StartSection { function_index: 4 });
+    }
+    m.section(&code).section(&CustomSection {
+        name: "edgeward.manifest".into(),
+        data: manifest.as_bytes().into(),
+    });
+    m.finish()
+}
+
+/// A module that never returns (a loop no edgeward build writes, in any function the host calls
+/// or in a start function) is stopped within about a second of each call, an error, never a hang.
+#[test]
+fn a_module_that_never_returns_is_stopped() {
+    for looping in ["start", "edgeward_abi_version", "edgeward_input"] {
+        let err = Compiled::from_bytes(&looping_module(looping)).err();
+        assert!(err.is_some(), "{looping}: loaded");
+    }
+    let compiled = Compiled::from_bytes(&looping_module("edgeward_decide")).unwrap();
+    let mut decider = compiled.decider().unwrap();
+    assert!(decider.decide(&get("/")).is_err(), "decide returned");
+    let compiled = Compiled::from_bytes(&looping_module("none")).unwrap();
+    assert_eq!(
+        compiled
+            .decider()
+            .unwrap()
+            .decide(&get("/"))
+            .unwrap()
+            .outcome,
+        Outcome::Allow
+    );
+}
