@@ -19,6 +19,8 @@ use super::yaml::{self, Seg};
 pub(crate) struct SourceFile {
     pub name: Arc<str>,
     pub text: Arc<String>,
+    /// Where each node of the file's YAML is, read once for the first diagnostic that asks.
+    nodes: std::sync::OnceLock<Option<yaml::NodeIndex>>,
 }
 
 /// Where a document sits in its file.
@@ -79,7 +81,12 @@ impl Sources {
                 end_char,
                 line,
             } => {
-                let (s, e, l) = yaml::locate(text, index, path).unwrap_or((
+                let found = f
+                    .nodes
+                    .get_or_init(|| yaml::index_nodes(text))
+                    .as_ref()
+                    .and_then(|nodes| nodes.get(index, path));
+                let (s, e, l) = found.unwrap_or((
                     start_char,
                     (start_char + 1).min(end_char.max(start_char + 1)),
                     line,
@@ -120,6 +127,7 @@ impl Sources {
         self.files.push(SourceFile {
             name: Arc::from(name),
             text: Arc::new(text),
+            nodes: std::sync::OnceLock::new(),
         });
         self.files.len() - 1
     }

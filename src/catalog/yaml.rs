@@ -381,7 +381,98 @@ enum Walk {
     Seq { next: usize },
 }
 
+/// Where every node of a YAML text is (see [`index_nodes`]): by document and path, the span
+/// (character offsets and line) of the first node there.
+#[derive(Debug, Default)]
+pub(crate) struct NodeIndex(std::collections::HashMap<(usize, Vec<String>), (usize, usize, usize)>);
+
+impl NodeIndex {
+    /// What [`locate`] finds for `path` in document `doc_index`.
+    pub(crate) fn get(&self, doc_index: usize, path: &[Seg<'_>]) -> Option<(usize, usize, usize)> {
+        let key: Vec<String> = path
+            .iter()
+            .map(|seg| match seg {
+                Seg::Key(k) => (*k).to_owned(),
+                Seg::Item(i) => i.to_string(),
+            })
+            .collect();
+        self.0.get(&(doc_index, key)).copied()
+    }
+}
+
+/// [`locate`] for every node at once, in one reading of `text`: diagnostics about one file then
+/// cost a lookup each, not a reading of the file each. `None` when the text is too long to
+/// locate in or does not parse.
+pub(crate) fn index_nodes(text: &str) -> Option<NodeIndex> {
+    if text.len() > LOCATE_LIMIT {
+        return None;
+    }
+    let mut nodes = NodeIndex::default();
+    let mut index = 0usize;
+    let mut in_doc = false;
+    let mut stack: Vec<Walk> = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    for event in Parser::new_from_str(text) {
+        let (event, span) = event.ok()?;
+        match event {
+            Event::DocumentStart(_) => {
+                in_doc = true;
+                stack.clear();
+                current.clear();
+            }
+            Event::DocumentEnd => {
+                in_doc = false;
+                index += 1;
+            }
+            Event::StreamEnd => break,
+            _ if !in_doc => {}
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+                current.pop();
+                finish_node(&mut stack, &mut current);
+            }
+            ev => {
+                if let Some(Walk::Map {
+                    key,
+                    want_key: want @ true,
+                }) = stack.last_mut()
+                {
+                    if let Event::Scalar(k, ..) = &ev {
+                        *key = Some(k.to_string());
+                    }
+                    *want = false;
+                    if let Some(last) = current.last_mut() {
+                        *last = key.clone().unwrap_or_default();
+                    }
+                    continue;
+                }
+                nodes.0.entry((index, current.clone())).or_insert((
+                    span.start.index(),
+                    span.end.index().max(span.start.index() + 1),
+                    span.start.line(),
+                ));
+                match ev {
+                    Event::MappingStart(..) => {
+                        stack.push(Walk::Map {
+                            key: None,
+                            want_key: true,
+                        });
+                        current.push(String::new());
+                    }
+                    Event::SequenceStart(..) => {
+                        stack.push(Walk::Seq { next: 0 });
+                        current.push("0".into());
+                    }
+                    _ => finish_node(&mut stack, &mut current),
+                }
+            }
+        }
+    }
+    Some(nodes)
+}
+
 /// Finds the span (character offsets and line) of the node at `path` in document `doc_index`.
+#[cfg(test)]
 pub(crate) fn locate(
     text: &str,
     doc_index: usize,
@@ -471,6 +562,7 @@ fn finish_node(stack: &mut [Walk], current: &mut [String]) {
     }
 }
 
+#[cfg(test)]
 fn matches_path(current: &[String], path: &[Seg<'_>]) -> bool {
     current.len() == path.len()
         && current.iter().zip(path).all(|(c, p)| match p {
@@ -598,6 +690,32 @@ mod tests {
                 assert_eq!(got, reference(w, style), "{w:?} {style:?}");
             }
         }
+    }
+
+    /// The index finds every node where a search of its own finds it.
+    #[test]
+    fn the_node_index_agrees_with_locating_each_node() {
+        let mut checked = 0;
+        for text in corpus() {
+            let Some(nodes) = index_nodes(&text) else {
+                continue;
+            };
+            for ((doc, path), span) in &nodes.0 {
+                let segs: Vec<Seg<'_>> = path
+                    .iter()
+                    .map(|p| match p.parse::<usize>() {
+                        Ok(i) if !p.starts_with('0') || p == "0" => Seg::Item(i),
+                        _ => Seg::Key(p),
+                    })
+                    .collect();
+                // a mapping key written as a number is found either way
+                let keyed: Vec<Seg<'_>> = path.iter().map(|p| Seg::Key(p)).collect();
+                let found = locate(&text, *doc, &segs).or_else(|| locate(&text, *doc, &keyed));
+                assert_eq!(found, Some(*span), "{doc} {path:?} in {text:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "{checked}");
     }
 
     #[test]
