@@ -85,7 +85,8 @@ fn eval_module(a: &EvalArgs, request: &Value) -> Res {
                 .map_err(|e| Fail::Usage(format!("error: the module cannot run: {e}")))?;
             let d = decider
                 .decide(&req)
-                .map_err(|e| Fail::Check(format!("error: the module failed: {e}")))?;
+                // A module that cannot decide is an input that cannot be used (§5: 2), as in simulate.
+                .map_err(|e| Fail::Usage(format!("error: the module failed: {e}")))?;
             (Verdict::of(d, &manifest.rule_names()), decider.last_route())
         }
         Err(EvalInputError::Token(reason)) => (Verdict::invalid_token(reason), None),

@@ -1510,3 +1510,28 @@ fn a_module_that_never_returns_is_stopped() {
         Outcome::Allow
     );
 }
+
+/// `eval` on a module that cannot decide (here: it never returns) exits 2, as `simulate` does:
+/// an input that cannot be used (§5).
+#[test]
+fn eval_on_a_module_that_cannot_decide_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("loop.wasm"),
+        looping_module("edgeward_decide"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgeward"))
+        .args([
+            "eval",
+            "loop.wasm",
+            "--request",
+            r#"{"method": "GET", "url": "https://a.dev/", "claims": {"exp": 4000000000}}"#,
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the module failed"), "{stderr}");
+}
