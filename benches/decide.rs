@@ -19,7 +19,7 @@ use edgeward::input::ClaimValue;
 use edgeward::wasm::{Compiled, compile};
 
 fn decide(c: &mut Criterion) {
-    let example = Compiled::from_bytes(&compile(&build::example()).unwrap()).unwrap();
+    let example = Compiled::from_generated(&compile(&build::example()).unwrap()).unwrap();
     let mut d = example.decider().unwrap();
     let mut deploy = build::req("POST", "payments.acme.dev", "/deploy/payments-api");
     deploy.time = 1_795_000_000;
@@ -41,7 +41,7 @@ fn decide(c: &mut Criterion) {
         b.iter(|| d.decide(std::hint::black_box(&deploy)).unwrap())
     });
 
-    let big = Compiled::from_bytes(&compile(&build::big(1000)).unwrap()).unwrap();
+    let big = Compiled::from_generated(&compile(&build::big(1000)).unwrap()).unwrap();
     let mut d = big.decider().unwrap();
     let mut r = build::req("GET", "x.dev", "/svc249/42/a/b");
     r = build::with(r, "sub", ClaimValue::String("jane@acme.dev".into()));
@@ -73,7 +73,7 @@ fn decide(c: &mut Criterion) {
     let mut g = c.benchmark_group("1000-rule source policy");
     g.sample_size(20);
     g.bench_function("compile", |b| b.iter(build));
-    let big = Compiled::from_bytes(&bytes).unwrap();
+    let big = Compiled::from_generated(&bytes).unwrap();
     let mut d = big.decider().unwrap();
     let mut r = build::req("POST", "x.dev", "/svc99/artist-lookup/x/x99");
     r = build::with(

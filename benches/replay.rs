@@ -131,7 +131,7 @@ fn setup() -> Option<Setup> {
     let program = edgeward::compile("policy.ward", &read("policy.ward"), Some(&catalog))
         .ok()?
         .program;
-    let module = Module::from_bytes(&edgeward::wasm::compile(&program).ok()?).ok()?;
+    let module = Module::from_generated(&edgeward::wasm::compile(&program).ok()?).ok()?;
     Some(Setup {
         policy: Policy::of_program(&program),
         module,

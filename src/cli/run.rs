@@ -290,7 +290,7 @@ pub fn test(a: TestArgs) -> Res {
     let source = read(&a.policy)?;
     let names = rule_names(&program);
     let bytes = super::build::module_bytes(&program)?;
-    let compiled = edgeward::wasm::Compiled::from_bytes(&bytes).map_err(|e| {
+    let compiled = edgeward::wasm::Compiled::from_generated(&bytes).map_err(|e| {
         Fail::Check(format!(
             "internal error: the compiled module does not load: {e}"
         ))

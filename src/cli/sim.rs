@@ -147,7 +147,7 @@ fn load(spec: &str, catalog: Option<&Catalog>) -> Result<Loaded, Fail> {
     let internal = |e: String| Fail::Usage(format!("internal error: `{spec}` checked but {e}"));
     let bytes = edgeward::wasm::compile(&program)
         .map_err(|e| internal(format!("its module was not generated: {e}")))?;
-    let module = Module::from_bytes(&bytes)
+    let module = Module::from_generated(&bytes)
         .map_err(|e| internal(format!("its module does not load: {e}")))?;
     Ok(Loaded {
         policy: Policy::of_program(&program),

@@ -231,6 +231,12 @@ impl Module {
         Compiled::from_bytes(bytes).map(|compiled| Module { compiled })
     }
 
+    /// [`Module::from_bytes`] for bytes generated in this process (see
+    /// [`Compiled::from_generated`]).
+    pub fn from_generated(bytes: &[u8]) -> Result<Module, HostError> {
+        Compiled::from_generated(bytes).map(|compiled| Module { compiled })
+    }
+
     /// The policy view its manifest gives.
     pub fn policy(&self) -> Result<Policy, EngineError> {
         Policy::of_manifest(self.compiled.manifest())
