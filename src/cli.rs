@@ -1,5 +1,23 @@
 //! What every verb shares: reading inputs, loading the catalog, compiling, rendering diagnostics.
 
+/// `print!` that returns a [`Fail`] instead of panicking when standard output cannot be written
+/// (a closed pipe, a full disk); use it with `?`.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::cli::emit(format_args!($($arg)*))
+    };
+}
+
+/// `println!` that returns a [`Fail`] instead of panicking when standard output cannot be written.
+macro_rules! outln {
+    () => {
+        $crate::cli::emit(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::emit(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod build;
 pub mod demo;
 pub mod front;
@@ -22,12 +40,16 @@ pub enum Fail {
     Check(String),
     /// Bad usage or an input that cannot be used at all (exit 2).
     Usage(String),
+    /// Whoever read standard output stopped reading (`edgeward simulate … | head`): the command
+    /// stops without a word, with the status a shell gives a command ended by `SIGPIPE` (141).
+    Closed,
 }
 
 impl Fail {
     pub fn render(&self) -> String {
         match self {
             Fail::Check(m) | Fail::Usage(m) => m.clone(),
+            Fail::Closed => String::new(),
         }
     }
 
@@ -35,8 +57,23 @@ impl Fail {
         match self {
             Fail::Check(_) => ExitCode::from(1),
             Fail::Usage(_) => ExitCode::from(2),
+            Fail::Closed => ExitCode::from(141),
         }
     }
+}
+
+/// Why standard output could not take the command's output.
+pub fn output_failed(e: std::io::Error) -> Fail {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        Fail::Closed
+    } else {
+        Fail::Usage(format!("error: cannot write the output: {e}"))
+    }
+}
+
+/// Writes to standard output (see [`out!`] and [`outln!`]).
+pub fn emit(text: std::fmt::Arguments) -> Result<(), Fail> {
+    std::io::Write::write_fmt(&mut std::io::stdout().lock(), text).map_err(output_failed)
 }
 
 pub type Res = Result<ExitCode, Fail>;

@@ -59,7 +59,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", e.render());
+            let message = e.render();
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
             e.exit_code()
         }
     }

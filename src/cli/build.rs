@@ -69,14 +69,16 @@ pub fn build(a: BuildArgs) -> Res {
             "error: the module is {whole} bytes, over `--max-size {max}` ({bare} bytes without the manifest section)"
         )));
     }
-    match a.emit {
-        Some(Emit::Ir) => print!("{}", edgeward::ir::text::render(&program)),
-        Some(Emit::Wat) => match edgeward::wasm::to_wat(&bytes) {
-            Ok(w) => print!("{w}"),
-            Err(e) => return Err(Fail::Check(format!("internal error: {e}"))),
-        },
-        None => {}
-    }
+    // The files are written before anything is printed, so that a reader of the printed form
+    // that stops early (`| head`) does not stop the build.
+    let emitted = match a.emit {
+        Some(Emit::Ir) => Some(edgeward::ir::text::render(&program)),
+        Some(Emit::Wat) => Some(
+            edgeward::wasm::to_wat(&bytes)
+                .map_err(|e| Fail::Check(format!("internal error: {e}")))?,
+        ),
+        None => None,
+    };
     if let Some(out) = &a.out {
         let dir = Path::new(out);
         std::fs::create_dir_all(dir)
@@ -110,8 +112,11 @@ pub fn build(a: BuildArgs) -> Res {
         if a.emit.is_some() {
             eprintln!("{msg}")
         } else {
-            println!("{msg}")
+            outln!("{msg}")?
         }
+    }
+    if let Some(text) = emitted {
+        out!("{text}")?;
     }
     Ok(ExitCode::SUCCESS)
 }

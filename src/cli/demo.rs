@@ -118,7 +118,7 @@ pub fn demo(a: DemoArgs) -> Res {
         std::fs::write(&path, text)
             .map_err(|e| Fail::Usage(format!("error: cannot write `{}`: {e}", path.display())))?;
     }
-    println!("edgeward demo: the acme example in {}\n", dir.display());
+    outln!("edgeward demo: the acme example in {}\n", dir.display())?;
 
     let catalog = Catalog::load(&dir.join("catalog"))
         .map_err(|e| Fail::Check(format!("{}error: the example catalog", super::render(&e))))?;
@@ -127,11 +127,11 @@ pub fn demo(a: DemoArgs) -> Res {
         .kinds()
         .map(|(k, ids)| format!("{} {k}", ids.len()))
         .collect();
-    println!(
+    outln!(
         "1. catalog   {} entities ({})",
         catalog.catalog.len(),
         kinds.join(", ")
-    );
+    )?;
 
     for (step, file) in [
         ("2. check  ", "policy.ward"),
@@ -144,11 +144,11 @@ pub fn demo(a: DemoArgs) -> Res {
         )?)?;
         let tests = run(&dir, &["test", file, "--catalog", "catalog"], &[0])?;
         let summary = tests.lines().last().unwrap_or_default().to_string();
-        println!(
+        outln!(
             "{step} {file:<15} {} errors, {} warnings; tests: {summary}",
             count(&v, "errors"),
             count(&v, "warnings")
-        );
+        )?;
     }
 
     let built = run(
@@ -167,10 +167,10 @@ pub fn demo(a: DemoArgs) -> Res {
         .map_err(|e| Fail::Usage(format!("error: the build wrote no module: {e}")))?;
     let bare = edgeward::wasm::manifest::size_without_manifest(&bytes).unwrap_or(bytes.len());
     let _ = built;
-    println!(
+    outln!(
         "3. build     build/policy.wasm: {} bytes ({bare} without the manifest), plus manifest.json, worker.js, wrangler.toml",
         bytes.len()
-    );
+    )?;
 
     let t = Instant::now();
     let mut population =
@@ -200,14 +200,14 @@ pub fn demo(a: DemoArgs) -> Res {
     let stats = generate(&spec, &population, &signer, &mut out)
         .map_err(|e| Fail::Check(format!("error: generating traffic: {e}")))?;
     drop(out);
-    println!(
+    outln!(
         "4. traffic   traffic.jsonl: {} recorded requests over {} days, {} distinct signed tokens ({:.1} s, seed {:#x})",
         stats.lines,
         spec.days,
         stats.tokens_signed,
         t.elapsed().as_secs_f64(),
         spec.seed
-    );
+    )?;
 
     let sim_args = [
         "--traffic",
@@ -226,14 +226,14 @@ pub fn demo(a: DemoArgs) -> Res {
     args.extend(sim_args);
     let sim = json(&run(&dir, &args, &[0])?)?;
     let secs = t.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "5. simulate  build/policy.wasm: {} requests, {} allow, {} deny, {} unreadable ({:.0} requests/s end to end)",
         count(&sim, "total"),
         count(&sim, "allow"),
         count(&sim, "deny"),
         count(&sim, "unreadable_lines"),
         count(&sim, "total") as f64 / secs.max(1e-9)
-    );
+    )?;
     let mut outcomes: Vec<(u64, String)> = sim
         .get("by_outcome")
         .and_then(Value::as_object)
@@ -245,7 +245,7 @@ pub fn demo(a: DemoArgs) -> Res {
         .unwrap_or_default();
     outcomes.sort_by(|x, y| y.cmp(x));
     let line: Vec<String> = outcomes.iter().map(|(n, k)| format!("{k} {n}")).collect();
-    println!("            by outcome: {}", line.join(", "));
+    outln!("            by outcome: {}", line.join(", "))?;
 
     let mut args = vec![
         "whatif",
@@ -258,20 +258,20 @@ pub fn demo(a: DemoArgs) -> Res {
     ];
     args.extend(sim_args);
     let wi = json(&run(&dir, &args, &[0])?)?;
-    println!(
+    outln!(
         "6. what-if   policy.ward -> policy-v2.ward: {} changed ({} allow->deny, {} deny->allow), {} moved to another rule, {} unchanged",
         count(&wi, "changed"),
         count(&wi, "allow_to_deny"),
         count(&wi, "deny_to_allow"),
         count(&wi, "rule_changes"),
         count(&wi, "unchanged")
-    );
-    print!("{}", flips_by_route(&dir, &catalog.catalog, &wi));
+    )?;
+    out!("{}", flips_by_route(&dir, &catalog.catalog, &wi))?;
 
-    println!(
+    outln!(
         "\nDone in {:.1} s. Each step by hand, from the repository root:\n",
         started.elapsed().as_secs_f64()
-    );
+    )?;
     let mut s = String::new();
     let e = "examples/acme";
     let _ = writeln!(s, "  edgeward catalog {e}/catalog");
@@ -296,7 +296,7 @@ pub fn demo(a: DemoArgs) -> Res {
         s,
         "  edgeward whatif --base {e}/policy.ward --head {e}/policy-v2.ward --catalog {e}/catalog --traffic {e}/traffic-sample.jsonl --jwks {e}/jwks.json --aud {AUD} --iss {ISS} --format markdown"
     );
-    print!("{s}");
+    out!("{s}")?;
     Ok(ExitCode::SUCCESS)
 }
 

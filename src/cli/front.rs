@@ -40,7 +40,7 @@ pub fn check(a: CheckArgs) -> Res {
                 render_policy_diags(&a.policy, &source, &r.syntax, &r.diagnostics)
             );
             if errors == 0 {
-                println!(
+                outln!(
                     "{}: ok{}",
                     a.policy,
                     if warnings > 0 {
@@ -51,7 +51,7 @@ pub fn check(a: CheckArgs) -> Res {
                     } else {
                         String::new()
                     }
-                );
+                )?;
             } else {
                 eprintln!(
                     "error: `{}` has {errors} error{}",
@@ -93,7 +93,7 @@ pub fn check(a: CheckArgs) -> Res {
                 }
             }
             let out = json!({"policy": a.policy, "ok": errors == 0, "errors": errors, "warnings": warnings, "diagnostics": items});
-            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default())?;
         }
     }
     Ok(if errors == 0 {
@@ -153,7 +153,7 @@ pub fn fmt(a: FmtArgs) -> Res {
             } else {
                 std::fs::write(path, formatted)
                     .map_err(|e| Fail::Usage(format!("error: cannot write `{path}`: {e}")))?;
-                println!("formatted {path}");
+                outln!("formatted {path}")?;
             }
         }
     }
@@ -161,7 +161,7 @@ pub fn fmt(a: FmtArgs) -> Res {
         Ok(ExitCode::SUCCESS)
     } else {
         for p in &unformatted {
-            println!("{p}: not formatted (run `edgeward fmt {p}`)");
+            outln!("{p}: not formatted (run `edgeward fmt {p}`)")?;
         }
         Ok(ExitCode::from(1))
     }
@@ -200,12 +200,12 @@ pub fn catalog(a: CatalogArgs) -> Res {
             for w in &loaded.warnings {
                 eprint!("{}", render(w));
             }
-            print!("{}", edgeward::catalog::render_text(&summary));
+            out!("{}", edgeward::catalog::render_text(&summary))?;
         }
-        TextOrJson::Json => println!(
+        TextOrJson::Json => outln!(
             "{}",
             serde_json::to_string_pretty(&summary).unwrap_or_default()
-        ),
+        )?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -61,7 +61,7 @@ pub fn eval(a: EvalArgs) -> Res {
         &program,
         &source,
         a.format,
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -101,13 +101,13 @@ fn eval_module(a: &EvalArgs, request: &Value) -> Res {
             {
                 obj.insert("explain".into(), json!({"route": route_info.map(|r| json!({"index": r.index, "methods": r.methods, "host": r.host, "path": r.path, "target": r.target}))}));
             }
-            println!("{out}");
+            outln!("{out}")?;
         }
         TextOrJson::Text => {
-            println!("{}", verdict_line(&verdict));
+            outln!("{}", verdict_line(&verdict))?;
             if a.explain {
                 match route_info {
-                    Some(r) => println!(
+                    Some(r) => outln!(
                         "  route #{}: {} {}{}",
                         r.index,
                         r.methods,
@@ -116,12 +116,12 @@ fn eval_module(a: &EvalArgs, request: &Value) -> Res {
                             .map(|h| format!("{h} "))
                             .unwrap_or_default(),
                         r.path
-                    ),
-                    None => println!("  route: none matched"),
+                    )?,
+                    None => outln!("  route: none matched")?,
                 }
-                println!(
+                outln!(
                     "  (a module explains only its route: run `eval` on the policy source for every rule's value)"
-                );
+                )?;
             }
         }
     }
@@ -138,22 +138,23 @@ fn print_verdict(
     p: &Program,
     source: &str,
     format: TextOrJson,
-) {
+) -> Result<(), Fail> {
     match format {
         TextOrJson::Json => {
             let mut out = json!({"decision": v.decision, "outcome": v.outcome, "rule": v.rule});
             if let (Some(ex), Some(obj)) = (ex, out.as_object_mut()) {
                 obj.insert("explain".into(), explain_json(ex, p, source));
             }
-            println!("{out}");
+            outln!("{out}")?;
         }
         TextOrJson::Text => {
-            println!("{}", verdict_line(v));
+            outln!("{}", verdict_line(v))?;
             if let Some(ex) = ex {
-                print!("{}", explain_text(ex, p, source));
+                out!("{}", explain_text(ex, p, source))?;
             }
         }
     }
+    Ok(())
 }
 
 /// `allow by deploy`, `deny (require#1)`, `deny (no_route)`.
@@ -307,30 +308,30 @@ pub fn test(a: TestArgs) -> Res {
         let on_module = decider.decide(&t.request).map(|d| Verdict::of(d, &names));
         if on_module.as_ref().ok() != Some(&v) {
             failed += 1;
-            println!(
+            outln!(
                 "FAIL  {} (the interpreter and the module disagree: please report this)",
                 t.name
-            );
-            println!("  interpreter: {}", verdict_line(&v));
+            )?;
+            outln!("  interpreter: {}", verdict_line(&v))?;
             match &on_module {
-                Ok(m) => println!("  module:      {}", verdict_line(m)),
-                Err(e) => println!("  module:      failed: {e}"),
+                Ok(m) => outln!("  module:      {}", verdict_line(m))?,
+                Err(e) => outln!("  module:      failed: {e}")?,
             }
         } else if meets(&v, &t.expect) {
-            println!("ok    {}", t.name);
+            outln!("ok    {}", t.name)?;
         } else {
             failed += 1;
-            println!("FAIL  {}", t.name);
-            println!("  expected: {}", expectation_text(&t.expect));
-            println!("  got:      {}", verdict_line(&v));
-            print!("{}", explain_text(&ex, &program, &source));
+            outln!("FAIL  {}", t.name)?;
+            outln!("  expected: {}", expectation_text(&t.expect))?;
+            outln!("  got:      {}", verdict_line(&v))?;
+            out!("{}", explain_text(&ex, &program, &source))?;
         }
     }
     let total = program.tests.len();
-    println!(
+    outln!(
         "{} passed, {failed} failed (each on the interpreter and on the module)",
         total - failed
-    );
+    )?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

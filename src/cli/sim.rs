@@ -349,7 +349,7 @@ pub fn simulate_cmd(a: SimulateArgs) -> Res {
     };
     written
         .and_then(|()| out.flush())
-        .map_err(|e| Fail::Usage(format!("error: cannot write the report: {e}")))?;
+        .map_err(super::output_failed)?;
     if let Some(d) = simulated.disagreement {
         return Err(Fail::Check(format!(
             "error: --cross-check: line {} is `{}` on the module but `{}` on the interpreter",
@@ -436,7 +436,7 @@ pub fn whatif_cmd(a: WhatifArgs) -> Res {
     let mut out = stdout.lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
-        .map_err(|e| Fail::Usage(format!("error: cannot write the report: {e}")))?;
+        .map_err(super::output_failed)?;
     let fail_on = a.fail_on.map(|f| match f {
         FailOnArg::Any => FailOn::Any,
         FailOnArg::DenyToAllow => FailOn::DenyToAllow,

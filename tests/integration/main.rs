@@ -9,6 +9,7 @@ mod examples;
 mod interp;
 mod jwt;
 mod optimise;
+mod output;
 mod readme;
 mod sim;
 mod stdlib;

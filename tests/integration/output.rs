@@ -1,0 +1,137 @@
+//! Standard output that nobody reads any more (`edgeward … | head`): every verb stops quietly
+//! with the status of a command ended by `SIGPIPE`, never with a panic.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Stdio};
+
+use crate::check::shared_dir;
+
+const AUD: &str = "78f42a26e725d802b7ae5bdb3e8707e144ddc1121a0742da244c75e05a0bccac";
+
+/// Runs `edgeward ARGS` in the kit's folder with standard output a pipe whose reading end is
+/// already closed, so the first write fails with `EPIPE`; gives the exit status and stderr.
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeward"))
+        .args(args)
+        .current_dir(shared_dir().join("conformance"))
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_verb_stops_quietly_when_its_output_is_closed() {
+    let request = r#"{"method":"GET","url":"https://payments.acme.dev/","claims":{},"time":"2026-11-24T10:00:00Z"}"#;
+    let runs: &[&[&str]] = &[
+        &[
+            "check",
+            "policy.ward",
+            "--catalog",
+            "catalog",
+            "--format",
+            "json",
+        ],
+        &["catalog", "catalog"],
+        &["test", "policy.ward", "--catalog", "catalog"],
+        &[
+            "eval",
+            "policy.ward",
+            "--catalog",
+            "catalog",
+            "--request",
+            request,
+        ],
+        &[
+            "build",
+            "policy.ward",
+            "--catalog",
+            "catalog",
+            "--emit",
+            "wat",
+        ],
+        &[
+            "simulate",
+            "policy.ward",
+            "--catalog",
+            "catalog",
+            "--traffic",
+            "traffic.jsonl",
+            "--jwks",
+            "jwks.json",
+            "--aud",
+            AUD,
+        ],
+        &[
+            "simulate",
+            "policy.ward",
+            "--catalog",
+            "catalog",
+            "--traffic",
+            "traffic.jsonl",
+            "--jwks",
+            "jwks.json",
+            "--aud",
+            AUD,
+            "--format",
+            "json",
+        ],
+        &[
+            "whatif",
+            "--base",
+            "policy.ward",
+            "--head",
+            "policy-v2.ward",
+            "--catalog",
+            "catalog",
+            "--traffic",
+            "traffic.jsonl",
+            "--jwks",
+            "jwks.json",
+            "--aud",
+            AUD,
+            "--format",
+            "markdown",
+        ],
+    ];
+    for args in runs {
+        let (code, stderr) = with_closed_stdout(args);
+        assert_eq!(code, Some(141), "edgeward {}: {stderr}", args.join(" "));
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "edgeward {}: {stderr}",
+            args.join(" ")
+        );
+    }
+}
+
+#[test]
+fn a_build_writes_its_files_even_when_its_printed_form_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dist");
+    let out = out.to_str().unwrap();
+    let (code, stderr) = with_closed_stdout(&[
+        "build",
+        "policy.ward",
+        "--catalog",
+        "catalog",
+        "--emit",
+        "ir",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, Some(141), "{stderr}");
+    for name in ["policy.wasm", "manifest.json", "worker.js", "wrangler.toml"] {
+        assert!(
+            dir.path().join("dist").join(name).is_file(),
+            "{name} missing; {stderr}"
+        );
+    }
+}
