@@ -7,7 +7,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::diagnostics::{
-    CatalogError, CatalogWarning, DanglingRef, DuplicateEntity, InvalidRef, SharedEmail,
+    CatalogError, CatalogWarning, DanglingRef, DuplicateEntity, GroupCycle, InvalidRef, SharedEmail,
 };
 use super::entity::{Entity, validate};
 use super::entity_ref::EntityRef;
@@ -238,6 +238,7 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
             *c = seen.into_iter().collect();
         }
     }
+    warn_of_group_cycles(&entities, &closure, &sources, &mut warnings);
     for (i, groups) in direct.iter().enumerate() {
         if groups.is_empty() {
             continue;
@@ -439,4 +440,55 @@ enum Target {
     Dangling(EntityRef),
     /// A list field with no string in it (counted as a field, no ref).
     NoValues,
+}
+
+/// One warning for each set of groups whose parents lead back to themselves (a group that is among
+/// its own ancestors, with every ancestor it is in turn an ancestor of), named in reference order
+/// and shown at the first one's parent.
+fn warn_of_group_cycles(
+    entities: &[Entity],
+    ancestors: &[Vec<EntityId>],
+    sources: &Sources,
+    warnings: &mut Vec<CatalogWarning>,
+) {
+    let above = |g: EntityId, of: EntityId| {
+        ancestors
+            .get(of.0 as usize)
+            .is_some_and(|a| a.binary_search(&g).is_ok())
+    };
+    let mut reported: BTreeSet<EntityId> = BTreeSet::new();
+    for (i, up) in ancestors.iter().enumerate() {
+        let Ok(n) = u32::try_from(i) else { continue };
+        let me = EntityId(n);
+        if reported.contains(&me) || !above(me, me) {
+            continue;
+        }
+        let mut cycle: Vec<(String, EntityId)> = up
+            .iter()
+            .copied()
+            .filter(|&g| above(me, g))
+            .filter_map(|g| Some((entities.get(g.0 as usize)?.entity_ref().to_string(), g)))
+            .collect();
+        cycle.sort();
+        reported.extend(cycle.iter().map(|(_, g)| *g));
+        let Some(first) = cycle.first().and_then(|(_, g)| entities.get(g.0 as usize)) else {
+            continue;
+        };
+        let field = if first.field(&["spec", "parent"]).is_some() {
+            "parent"
+        } else {
+            "children"
+        };
+        let site = sources.site(
+            first.file,
+            first.pos,
+            &[Seg::Key("spec"), Seg::Key(field)],
+            Some(first.entity_ref().to_string()),
+        );
+        let names: Vec<String> = cycle.iter().map(|(r, _)| format!("`{r}`")).collect();
+        warnings.push(CatalogWarning::GroupCycle(Box::new(GroupCycle::at(
+            site,
+            names.join(", "),
+        ))));
+    }
 }

@@ -205,6 +205,14 @@ diagnostic! {
     label = "one of them", help = "a token with this email binds no principal",
     severity = Warning
 }
+diagnostic! {
+    /// Groups whose parents lead back to themselves: a member of any of them is a member of all.
+    GroupCycle { groups: String }
+    code = "edgeward::catalog::group_cycle", message = "group parents form a cycle through {groups}",
+    label = "one link of the cycle",
+    help = "a member of any of these groups is a member of all of them (`principal in group` follows parents); break the cycle unless that is meant",
+    severity = Warning
+}
 
 /// Something worth knowing about a catalog that still loads.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
@@ -224,6 +232,9 @@ pub enum CatalogWarning {
     #[error(transparent)]
     #[diagnostic(transparent)]
     SharedEmail(Box<SharedEmail>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    GroupCycle(Box<GroupCycle>),
 }
 
 macro_rules! site_of {
@@ -306,7 +317,8 @@ impl CatalogWarning {
                 DanglingRef,
                 TargetNotFollowed,
                 SkippedFile,
-                SharedEmail
+                SharedEmail,
+                GroupCycle
             }
         );
         s.unwrap_or(("", 0, None))

@@ -640,3 +640,48 @@ fn hash_ignores_order_and_formatting() {
         .hash();
     assert_ne!(ha, hc);
 }
+
+/// Groups whose parents lead back to themselves load (membership still follows every parent) with
+/// one `group_cycle` warning per cycle, naming its groups in reference order at the first one's
+/// link; a group below a cycle is not part of it.
+#[test]
+fn group_parent_cycles_are_warned_of_once_each() {
+    let group = |name: &str, link: &str| {
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: {name}\nspec:\n  type: team\n  {link}\n---\n"
+        )
+    };
+    let text = [
+        group("platform", "parent: infra\n  children: []"),
+        group("infra", "parent: sre\n  children: []"),
+        group("sre", "parent: platform\n  children: []"),
+        group("loner", "children: [loner]"),
+        group("below", "parent: infra\n  children: []"),
+        group("top", "children: []"),
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: ann\nspec:\n  memberOf: [below]\n".to_string(),
+    ]
+    .concat();
+    let l = Catalog::from_yaml_str("groups.yaml", &text).unwrap();
+    let cycles: Vec<String> = l
+        .warnings
+        .iter()
+        .filter(|w| w.code_str() == "edgeward::catalog::group_cycle")
+        .map(|w| format!("{}:{} {w}", w.site().1, w.site().2.unwrap_or("")))
+        .collect();
+    assert_eq!(
+        cycles,
+        [
+            "16:group:default/infra group parents form a cycle through `group:default/infra`, `group:default/platform`, `group:default/sre`",
+            "34:group:default/loner group parents form a cycle through `group:default/loner`",
+        ]
+    );
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    // membership still follows the parents, cycle and all
+    let c = &l.catalog;
+    let ann = id(c, "user:ann");
+    for g in ["below", "infra", "sre", "platform"] {
+        assert!(c.in_group(ann, id(c, &format!("group:{g}"))), "{g}");
+    }
+    assert!(!c.in_group(ann, id(c, "group:loner")));
+    assert!(!c.in_group(ann, id(c, "group:top")));
+}
