@@ -115,6 +115,12 @@ diagnostic! {
     TargetNotFound { target: String }
     code = "edgeward::catalog::target_not_found", message = "location target `{target}` does not exist", label = "this target"
 }
+diagnostic! {
+    /// A relative Location target that names a folder: a target names a file, as in Backstage.
+    TargetIsFolder { target: String }
+    code = "edgeward::catalog::target_is_folder", message = "location target `{target}` is a folder, not a file",
+    label = "this target", help = "name each file of the folder as a target of its own"
+}
 
 /// Why a catalog could not be loaded. `Multiple` holds every error when there are several.
 #[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
@@ -158,6 +164,9 @@ pub enum CatalogError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     TargetNotFound(Box<TargetNotFound>),
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    TargetIsFolder(Box<TargetIsFolder>),
     #[error("the catalog has {} errors", .0.len())]
     #[diagnostic(code(edgeward::catalog::errors))]
     Multiple(#[related] Vec<CatalogError>),
@@ -284,7 +293,8 @@ impl CatalogError {
                 DuplicateEntity,
                 LocationLoop,
                 TargetOutsideRoot,
-                TargetNotFound
+                TargetNotFound,
+                TargetIsFolder
             }
         )
     }

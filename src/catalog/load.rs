@@ -9,7 +9,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::diagnostics::{
-    CatalogError, CatalogWarning, Io, JsonSyntax, LocationLoop, Site, SkippedFile,
+    CatalogError, CatalogWarning, Io, JsonSyntax, LocationLoop, Site, SkippedFile, TargetIsFolder,
     TargetNotFollowed, TargetNotFound, TargetOutsideRoot, YamlSyntax,
 };
 use super::yaml::{self, Seg};
@@ -331,6 +331,14 @@ impl Sources {
                 let site = self.site(file, pos, &seg, None);
                 self.errors
                     .push(CatalogError::TargetNotFound(Box::new(TargetNotFound::at(
+                        site, target,
+                    ))));
+                continue;
+            }
+            if next.is_dir() {
+                let site = self.site(file, pos, &seg, None);
+                self.errors
+                    .push(CatalogError::TargetIsFolder(Box::new(TargetIsFolder::at(
                         site, target,
                     ))));
                 continue;

@@ -183,6 +183,18 @@ fn relative_target_outside_the_folder() {
     );
     let e = Catalog::load(&dir.path().join("cat/all.yaml")).unwrap_err();
     assert_eq!(e.code_str(), "edgeward::catalog::target_not_found");
+    // a target that is a folder: named at the target, not as a failed read of the folder
+    write(
+        dir.path(),
+        "cat/all.yaml",
+        &location("all", &["./ok.yaml", "."]),
+    );
+    let e = Catalog::load(&dir.path().join("cat/all.yaml")).unwrap_err();
+    assert_eq!(e.code_str(), "edgeward::catalog::target_is_folder");
+    let (file, line, _) = e.site().unwrap();
+    assert!(file.ends_with("all.yaml"), "{file}");
+    assert_eq!(line, 8);
+    assert!(e.to_string().contains("`.`"), "{e}");
 }
 
 #[test]
