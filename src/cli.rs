@@ -18,6 +18,20 @@ macro_rules! outln {
     };
 }
 
+/// `eprint!` that returns a [`Fail`] instead of panicking when standard error cannot be written.
+macro_rules! err {
+    ($($arg:tt)*) => {
+        $crate::cli::emit_err(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that returns a [`Fail`] instead of panicking when standard error cannot be written.
+macro_rules! errln {
+    ($($arg:tt)*) => {
+        $crate::cli::emit_err(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 pub mod build;
 pub mod demo;
 pub mod front;
@@ -69,6 +83,11 @@ pub fn output_failed(e: std::io::Error) -> Fail {
     } else {
         Fail::Usage(format!("error: cannot write the output: {e}"))
     }
+}
+
+/// Writes to standard error (see [`err!`] and [`errln!`]).
+pub fn emit_err(text: std::fmt::Arguments) -> Result<(), Fail> {
+    std::io::Write::write_fmt(&mut std::io::stderr().lock(), text).map_err(output_failed)
 }
 
 /// Writes to standard output (see [`out!`] and [`outln!`]).
@@ -186,7 +205,7 @@ pub fn load_catalog(path: Option<&str>, show_warnings: bool) -> Result<Option<Lo
         Ok(loaded) => {
             if show_warnings {
                 for w in &loaded.warnings {
-                    eprint!("{}", render(w));
+                    err!("{}", render(w))?;
                 }
             }
             Ok(Some(loaded))
@@ -236,7 +255,7 @@ pub fn compile_text(
     match edgeward::compile(path, source, Some(catalog)) {
         Ok(c) => {
             if show_warnings && !c.warnings.is_empty() {
-                eprint!("{}", render_policy_diags(path, source, &[], &c.warnings));
+                err!("{}", render_policy_diags(path, source, &[], &c.warnings))?;
             }
             Ok(c.program)
         }

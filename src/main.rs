@@ -2,6 +2,7 @@
 
 mod cli;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -61,7 +62,8 @@ fn main() -> ExitCode {
         Err(e) => {
             let message = e.render();
             if !message.is_empty() {
-                eprintln!("{message}");
+                // Nothing more can be said when standard error is closed too.
+                let _ = writeln!(std::io::stderr().lock(), "{message}");
             }
             e.exit_code()
         }

@@ -110,7 +110,7 @@ pub fn build(a: BuildArgs) -> Res {
             program.rules.len()
         );
         if a.emit.is_some() {
-            eprintln!("{msg}")
+            errln!("{msg}")?
         } else {
             outln!("{msg}")?
         }

@@ -35,10 +35,10 @@ pub fn check(a: CheckArgs) -> Res {
     let warnings = r.diagnostics.len() + r.syntax.len() - errors;
     match a.format {
         CheckFormat::Human => {
-            eprint!(
+            err!(
                 "{}",
                 render_policy_diags(&a.policy, &source, &r.syntax, &r.diagnostics)
-            );
+            )?;
             if errors == 0 {
                 outln!(
                     "{}: ok{}",
@@ -53,11 +53,11 @@ pub fn check(a: CheckArgs) -> Res {
                     }
                 )?;
             } else {
-                eprintln!(
+                errln!(
                     "error: `{}` has {errors} error{}",
                     a.policy,
                     if errors == 1 { "" } else { "s" }
-                );
+                )?;
             }
         }
         CheckFormat::Json => {
@@ -198,7 +198,7 @@ pub fn catalog(a: CatalogArgs) -> Res {
     match a.format {
         TextOrJson::Text => {
             for w in &loaded.warnings {
-                eprint!("{}", render(w));
+                err!("{}", render(w))?;
             }
             out!("{}", edgeward::catalog::render_text(&summary))?;
         }

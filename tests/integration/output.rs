@@ -27,6 +27,25 @@ fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
     )
 }
 
+/// The same with standard error closed (`2>&1 | head` once `head` is gone), giving the exit
+/// status and what reached standard output.
+fn with_closed_stderr(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_edgeward"))
+        .args(args)
+        .current_dir(shared_dir().join("conformance"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(writer)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 #[test]
 fn every_verb_stops_quietly_when_its_output_is_closed() {
     let request = r#"{"method":"GET","url":"https://payments.acme.dev/","claims":{},"time":"2026-11-24T10:00:00Z"}"#;
@@ -134,4 +153,37 @@ fn a_build_writes_its_files_even_when_its_printed_form_is_not_read() {
             "{name} missing; {stderr}"
         );
     }
+}
+
+#[test]
+fn diagnostics_to_a_closed_standard_error_stop_quietly_too() {
+    // `check` without a catalog warns on stderr; a catalog warning, the build summary after
+    // `--emit` and a policy that does not check go there as well.
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.ward");
+    std::fs::write(
+        &broken,
+        "policy p version 1\nroute GET \"/\" { allow x when nope }\n",
+    )
+    .unwrap();
+    let out = dir.path().join("dist");
+    let runs: &[&[&str]] = &[
+        &["check", "policy.ward"],
+        &["check", broken.to_str().unwrap(), "--catalog", "catalog"],
+        &[
+            "build",
+            "policy.ward",
+            "--catalog",
+            "catalog",
+            "--emit",
+            "ir",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    ];
+    for args in runs {
+        let (code, _) = with_closed_stderr(args);
+        assert_eq!(code, Some(141), "edgeward {}", args.join(" "));
+    }
+    assert!(out.join("policy.wasm").is_file());
 }
