@@ -30,7 +30,10 @@ pub enum HostError {
     Instantiate(String),
     #[error("the module trapped: {0}")]
     Trap(String),
-    #[error("the module answered {0:#x}, which is no decision of ABI 1")]
+    #[error(
+        "the module answered {0:#x}, which is no decision of ABI 1 under its manifest (an unknown \
+         outcome, a rule the manifest does not name, or `allow` by no rule)"
+    )]
     BadDecision(i64),
     #[error(
         "the module's input buffer ({capacity} bytes at {addr}, as its manifest's `input_capacity` \
@@ -78,12 +81,12 @@ fn engine(guarded: bool) -> Result<&'static Engine, HostError> {
     .map_err(|e| HostError::Compile(e.clone()))
 }
 
-const EXPORTS: [&str; 5] = [
+/// The exports §3 pins; `edgeward_route`, which edgeward's modules add, is optional.
+const EXPORTS: [&str; 4] = [
     "memory",
     "edgeward_abi_version",
     "edgeward_input",
     "edgeward_decide",
-    "edgeward_route",
 ];
 
 /// A compiled, checked module; share it (`&Compiled` is `Sync`) and make one [`Decider`] per thread.
@@ -223,9 +226,10 @@ impl Compiled {
         let decide = inst
             .get_typed_func::<i32, i64>(&mut store, "edgeward_decide")
             .map_err(sig("edgeward_decide"))?;
+        // Optional, as the Worker takes it: without it the route is the decisive rule's.
         let route = inst
             .get_typed_func::<(), i32>(&mut store, "edgeward_route")
-            .map_err(sig("edgeward_route"))?;
+            .ok();
         let capacity = self.manifest.input_capacity as usize;
         store.set_epoch_deadline(CALL_EPOCHS);
         let addr = input
@@ -252,6 +256,9 @@ impl Compiled {
             claim_slots: self.slots.iter().filter(|s| s.is_claim()).count(),
             memo: HashMap::default(),
             called: false,
+            rule_routes: self.manifest.rules.iter().map(|r| r.route).collect(),
+            routes: self.manifest.routes.len(),
+            last_rule: None,
         })
     }
 }
@@ -262,7 +269,8 @@ pub struct Decider {
     memory: Memory,
     abi: TypedFunc<(), i32>,
     decide: TypedFunc<i32, i64>,
-    route: TypedFunc<(), i32>,
+    /// `edgeward_route`, when the module exports it (§3 does not ask for it).
+    route: Option<TypedFunc<(), i32>>,
     input_addr: usize,
     capacity: usize,
     slots: Vec<Slot>,
@@ -276,6 +284,12 @@ pub struct Decider {
     memo: HashMap<usize, ClaimsMemo, AddressHash>,
     /// Whether the last decision came from the module (so `edgeward_route` speaks for it).
     called: bool,
+    /// The route of each rule the manifest names (a decision naming another is no decision).
+    rule_routes: Vec<Option<u32>>,
+    /// How many routes the manifest names.
+    routes: usize,
+    /// The rule the last decision named.
+    last_rule: Option<u32>,
 }
 
 /// What an encoding of claims depends on (see [`ClaimsEncoding`]), named by its address.
@@ -543,18 +557,38 @@ impl Decider {
                 len as i32,
             )
             .map_err(|e| HostError::Trap(e.to_string()))?;
+        // As the Worker reads a word: an outcome of the ABI, a rule of the manifest, and an
+        // `allow` always by a rule; anything else is the module failing, never a decision.
+        let decision = Decision::from_word(word)
+            .filter(|d| {
+                d.rule.is_none_or(|r| (r as usize) < self.rule_routes.len())
+                    && (d.outcome != Outcome::Allow || d.rule.is_some())
+            })
+            .ok_or(HostError::BadDecision(word))?;
         self.called = true;
-        Decision::from_word(word).ok_or(HostError::BadDecision(word))
+        self.last_rule = decision.rule;
+        Ok(decision)
     }
 
-    /// The manifest index of the route the last decision matched.
+    /// The manifest index of the route the last decision matched: what `edgeward_route` says
+    /// (a route the manifest names, else none), or without that export the route of the rule
+    /// the decision named, as the Worker reads it.
     pub fn last_route(&mut self) -> Option<u32> {
         if !self.called {
             return None;
         }
-        self.store.set_epoch_deadline(CALL_EPOCHS);
-        let r = self.route.call(&mut self.store, ()).ok()?;
-        u32::try_from(r).ok()
+        match &self.route {
+            Some(route) => {
+                self.store.set_epoch_deadline(CALL_EPOCHS);
+                let r = route.call(&mut self.store, ()).ok()?;
+                u32::try_from(r)
+                    .ok()
+                    .filter(|&r| (r as usize) < self.routes)
+            }
+            None => self
+                .last_rule
+                .and_then(|i| self.rule_routes.get(i as usize).copied().flatten()),
+        }
     }
 }
 

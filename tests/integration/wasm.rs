@@ -1443,7 +1443,8 @@ fn looping_module(looping: &str) -> Vec<u8> {
     for (name, ty, result) in [
         (names[0], 0, I::I32Const(1)),
         (names[1], 1, I::I32Const(1024)),
-        (names[2], 2, I::I64Const(1)),
+        // `no_route`, by no rule: the manifest of an empty policy names none
+        (names[2], 2, I::I64Const((0xFFFF_FFFF << 32) | 5)),
         (names[3], 0, I::I32Const(-1)),
     ]
     .into_iter()
@@ -1507,7 +1508,7 @@ fn a_module_that_never_returns_is_stopped() {
             .decide(&get("/"))
             .unwrap()
             .outcome,
-        Outcome::Allow
+        Outcome::NoRoute
     );
 }
 

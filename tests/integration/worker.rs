@@ -548,6 +548,84 @@ fn worker_fails_closed_on_a_broken_module() {
     }
 }
 
+/// The simulator's host reads a module's answer as the Worker does (above): an outcome outside
+/// the ABI, a rule the manifest does not name, or `allow` by no rule is the module failing, an
+/// error, never a decision to count; the answers the Worker takes are taken alike.
+#[test]
+fn the_host_refuses_the_answers_the_worker_refuses() {
+    let manifest = method_manifest(2048);
+    let decide = |word: i64| {
+        let wasm = module(&Decide::Raw(word), &manifest, 2048, &Flaws::default());
+        let compiled = edgeward::wasm::Compiled::from_bytes(&wasm).unwrap();
+        let mut decider = compiled.decider().unwrap();
+        decider.decide(&edgeward::input::Request {
+            method: "GET".into(),
+            host: "payments.acme.dev".into(),
+            path: "/x".into(),
+            ..Default::default()
+        })
+    };
+    const NONE: i64 = 0xFFFF_FFFF << 32;
+    for (name, word) in [
+        ("outcome 9", 9),
+        ("outcome 0", 0),
+        ("allow by no rule", 1 | NONE),
+        ("deny by rule 99", 2 | (99 << 32)),
+        ("allow by rule 4 of 4", 1 | (4 << 32)),
+    ] {
+        assert!(decide(word).is_err(), "{name}: taken as a decision");
+    }
+    for (word, outcome, rule) in [
+        (1, "allow", Some(0)),
+        (2 | (3 << 32), "deny", Some(3)),
+        (4 | NONE, "default", None),
+        (5 | NONE, "no_route", None),
+    ] {
+        let d = decide(word).unwrap();
+        assert_eq!((d.outcome.as_str(), d.rule), (outcome, rule), "{word:#x}");
+    }
+}
+
+/// `edgeward_route` is not among §3's exports: a module without it runs on the host as in the
+/// Worker, the route of a decision then being its rule's (none for a rule outside any route, or
+/// no rule); with it, the route it names.
+#[test]
+fn the_host_takes_the_route_as_the_worker_does() {
+    let manifest = method_manifest(2048);
+    for route_export in [false, true] {
+        let flaws = Flaws {
+            route_export,
+            ..Flaws::default()
+        };
+        let wasm = module(&Decide::ByMethod, &manifest, 2048, &flaws);
+        let compiled = edgeward::wasm::Compiled::from_bytes(&wasm).unwrap();
+        let mut decider = compiled.decider().unwrap();
+        assert_eq!(decider.last_route(), None, "before any decision");
+        for (method, rule, by_rule, by_export) in [
+            ("GET", Some(0), Some(0), Some(0)),
+            ("HEAD", Some(3), None, Some(2)),
+            ("DELETE", None, None, Some(1)),
+            ("PATCH", None, None, None),
+        ] {
+            let d = decider
+                .decide(&edgeward::input::Request {
+                    method: method.into(),
+                    host: "payments.acme.dev".into(),
+                    path: "/put/x".into(),
+                    ..Default::default()
+                })
+                .unwrap();
+            assert_eq!(d.rule, rule, "{method}");
+            let route = if route_export { by_export } else { by_rule };
+            assert_eq!(
+                decider.last_route(),
+                route,
+                "{method}, export: {route_export}"
+            );
+        }
+    }
+}
+
 #[test]
 fn worker_does_not_start_on_a_corrupted_module() {
     let mut wasm = by_method(true);
