@@ -103,24 +103,43 @@ fn git_show(spec: &str) -> Result<Option<(String, String)>, Fail> {
     let Some(rest) = spec.strip_prefix("git:") else {
         return Ok(None);
     };
-    let Some((rev, path)) = rest.split_once(':') else {
-        return Err(Fail::Usage(format!(
+    let not_a_spec = || {
+        Fail::Usage(format!(
             "error: `{spec}` is not `git:REV:PATH` (e.g. `git:main:policy.ward`)"
-        )));
+        ))
     };
-    let out = std::process::Command::new("git")
-        .arg("show")
-        .arg(format!("{rev}:{path}"))
-        .output()
-        .map_err(|e| Fail::Usage(format!("error: cannot run git: {e}")))?;
-    if !out.status.success() {
+    let (rev, path) = rest.split_once(':').ok_or_else(not_a_spec)?;
+    // A revision never starts with `-`: git would take it for one of its options.
+    if rev.is_empty() || rev.starts_with('-') || path.is_empty() {
+        return Err(not_a_spec());
+    }
+    let object = format!("{rev}:{path}");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .output()
+            .map_err(|e| Fail::Usage(format!("error: cannot run git: {e}")))?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(Fail::Usage(format!(
+                "error: `git {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    };
+    // Only a file will do: `git show` of a folder lists it, which is no policy.
+    let kind = git(&["cat-file", "-t", &object])?;
+    if kind.trim_ascii() != b"blob" {
         return Err(Fail::Usage(format!(
-            "error: `git show {rev}:{path}` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+            "error: `{path}` at `{rev}` is a {}, not a file",
+            String::from_utf8_lossy(kind.trim_ascii())
         )));
     }
-    let text = String::from_utf8(out.stdout)
-        .map_err(|_| Fail::Usage(format!("error: `{spec}` is not UTF-8")))?;
+    let out = git(&["show", &object])?;
+    let text =
+        String::from_utf8(out).map_err(|_| Fail::Usage(format!("error: `{spec}` is not UTF-8")))?;
     Ok(Some((path.to_string(), text)))
 }
 

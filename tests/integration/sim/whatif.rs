@@ -205,6 +205,32 @@ fn git_base_reads_the_policy_at_a_revision() {
     assert_eq!(ran.code, 2, "{}", ran.stderr);
     let ran = whatif(p, "git:HEAD", "policy.ward", &[]);
     assert_eq!(ran.code, 2, "{}", ran.stderr);
+    // A revision that git would read as an option is refused before git runs: this one would
+    // have written git's output to a file named `out:x`.
+    let ran = whatif(p, "git:--output=out:x", "policy.ward", &[]);
+    assert_eq!(ran.code, 2, "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("is not `git:REV:PATH`"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!p.join("out:x").exists());
+    // A folder, or no path at all, is no policy (git would list the tree).
+    std::fs::create_dir(p.join("sub")).unwrap();
+    std::fs::write(p.join("sub/policy.ward"), POLICY_V1).unwrap();
+    git(p, &["add", "sub"]);
+    git(p, &["commit", "-qm", "sub"]);
+    for spec in ["git:HEAD:sub", "git:HEAD:", "git::policy.ward"] {
+        let ran = whatif(p, spec, "policy.ward", &[]);
+        assert_eq!(ran.code, 2, "{spec}: {}", ran.stderr);
+        assert!(ran.stderr.starts_with("error: "), "{spec}: {}", ran.stderr);
+    }
+    let ran = whatif(p, "git:HEAD:sub", "policy.ward", &[]);
+    assert!(
+        ran.stderr.contains("is a tree, not a file"),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[test]
