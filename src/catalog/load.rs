@@ -240,13 +240,25 @@ impl Sources {
     pub fn add_path(&mut self, path: &Path) {
         if path.is_dir() {
             let root = canonical(path);
-            let mut files = Vec::new();
-            if let Err(e) = walk(path, &mut files) {
+            let mut found = Walked::default();
+            if let Err(e) = walk(path, &root, &mut found) {
                 self.io_error(path, &e);
                 return;
             }
-            files.sort();
-            for f in files {
+            found.special.sort();
+            for f in found.special {
+                let site = Site {
+                    file: f.display().to_string(),
+                    ..Site::default()
+                };
+                self.warnings
+                    .push(CatalogWarning::SkippedFile(Box::new(SkippedFile::at(
+                        site,
+                        "not a regular file (a FIFO, a socket or a device)".into(),
+                    ))));
+            }
+            found.files.sort();
+            for f in found.files {
                 self.follow(&f, &root, Vec::new(), true);
             }
             return;
@@ -429,7 +441,20 @@ fn strip_server_fields(v: &mut Value) {
     }
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// What a walk of a catalog folder found: its YAML files, and YAML names that are no regular
+/// file (a FIFO, a socket, a device), which are not read.
+#[derive(Default)]
+struct Walked {
+    files: Vec<PathBuf>,
+    special: Vec<PathBuf>,
+    /// The folders walked so far, resolved: a link back to one of them is not walked again.
+    seen: std::collections::HashSet<PathBuf>,
+}
+
+/// Collects the YAML files under `dir`, following links to folders inside `root` once each (a
+/// link that leads back up, or out of the folder, would walk forever or walk the disk).
+fn walk(dir: &Path, root: &Path, found: &mut Walked) -> std::io::Result<()> {
+    found.seen.insert(canonical(dir));
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         let hidden = path
@@ -439,14 +464,24 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         if hidden {
             continue;
         }
-        if path.is_dir() {
-            walk(&path, out)?;
-        } else if path
+        let meta = std::fs::metadata(&path);
+        if meta.as_ref().is_ok_and(std::fs::Metadata::is_dir) {
+            let resolved = canonical(&path);
+            if resolved.starts_with(root) && !found.seen.contains(&resolved) {
+                walk(&path, root, found)?;
+            }
+            continue;
+        }
+        let yaml = path
             .extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
-        {
-            out.push(path);
+            .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+        match meta {
+            _ if !yaml => {}
+            Ok(m) if !m.is_file() => found.special.push(path),
+            // A file, or a name that cannot be looked at (a dangling link): read, which says why
+            // it cannot be.
+            _ => found.files.push(path),
         }
     }
     Ok(())

@@ -243,3 +243,57 @@ fn errors_render_with_the_file_line_and_snippet() {
     assert!(out.contains("[bad.yaml:4:9]"), "{out}");
     assert!(out.contains("name: jane doe!"), "{out}");
 }
+
+/// A catalog folder with links back to itself (or above it) is walked once, not forever, and a
+/// YAML name that is no regular file (a FIFO, which would block a read) is skipped with a warning.
+#[cfg(unix)]
+#[test]
+fn folder_links_back_to_themselves_and_fifos_do_not_hang_the_walk() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let cat = dir.path().join("cat");
+    write(
+        dir.path(),
+        "cat/team.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: team\nspec:\n  type: team\n  children: []\n",
+    );
+    write(
+        dir.path(),
+        "outside.yaml",
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: outsider\nspec: {}\n",
+    );
+    for (name, to) in [("a", "."), ("b", "."), ("c", ".."), ("d", "../cat")] {
+        symlink(to, cat.join(name)).unwrap();
+    }
+    std::fs::create_dir(cat.join("sub")).unwrap();
+    symlink("..", cat.join("sub/up")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(cat.join("pipe.yaml"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // On a thread of its own, so that a walk that hangs fails the test rather than the run.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = cat.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(Catalog::load(&path));
+    });
+    let l = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the walk did not end within 30 s")
+        .unwrap();
+    let refs: Vec<String> = l
+        .catalog
+        .ids()
+        .map(|i| l.catalog.entity(i).unwrap().entity_ref().to_string())
+        .collect();
+    assert_eq!(refs, ["group:default/team"]);
+    let skipped: Vec<String> = l
+        .warnings
+        .iter()
+        .filter(|w| w.code_str() == "edgeward::catalog::skipped_file")
+        .map(|w| format!("{} {w}", w.site().0))
+        .collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0].contains("pipe.yaml") && skipped[0].contains("not a regular file"));
+}
