@@ -92,8 +92,9 @@ pub enum ReplayError {
     /// Reading the traffic failed.
     #[error("cannot read the traffic at line {}: {}", .0.line, .0.error)]
     Io(Unreadable),
-    /// An engine failed (a module trapped): an internal error.
-    #[error("internal error on line {line}: {error}")]
+    /// An engine failed on a line (a module trapped, or answered no decision): the first such
+    /// line of the traffic, whatever the order the workers met them in.
+    #[error("line {line} could not be decided: {error}")]
     Engine { line: u64, error: EngineError },
 }
 
@@ -278,5 +279,8 @@ where
             pool.give(state);
             out
         })
+        .collect::<Vec<_>>()
+        .into_iter()
+        // The first part that failed, in line order: the same line on every run.
         .collect()
 }

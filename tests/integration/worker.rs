@@ -626,6 +626,78 @@ fn the_host_takes_the_route_as_the_worker_does() {
     }
 }
 
+/// A module that fails on every request stops `simulate` at the first line it was asked about,
+/// named the same on every run however the workers met the lines.
+#[test]
+fn a_failing_module_is_named_at_the_same_first_line_every_run() {
+    let kit = conformance();
+    let dir = tempfile::tempdir().unwrap();
+    let edgeward = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_edgeward"))
+            .args(args)
+            .current_dir(&kit)
+            .output()
+            .unwrap()
+    };
+    let out = dir.path().join("build");
+    let out = out.to_str().unwrap();
+    let built = edgeward(&["build", "policy.ward", "--catalog", "catalog", "--out", out]);
+    assert!(built.status.success());
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("build/manifest.json")).unwrap())
+            .unwrap();
+    // The test module's memory holds a small input buffer.
+    let capacity = 2048;
+    manifest["input_capacity"] = json!(capacity);
+    let trap = dir.path().join("trap.wasm");
+    std::fs::write(
+        &trap,
+        module(&Decide::Trap, &manifest, capacity, &Flaws::default()),
+    )
+    .unwrap();
+    // The first line the policy decides (its token holds): where the module is first asked.
+    let listed = edgeward(&[
+        "simulate",
+        "policy.ward",
+        "--catalog",
+        "catalog",
+        "--traffic",
+        "traffic.jsonl",
+        "--jwks",
+        "jwks.json",
+        "--format",
+        "json",
+    ]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let first = listed["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| {
+            l["outcome"]
+                .as_str()
+                .is_some_and(|o| !o.starts_with("invalid_token"))
+        })
+        .map(|l| l["line"].as_u64().unwrap())
+        .unwrap();
+    for _ in 0..12 {
+        let ran = edgeward(&[
+            "simulate",
+            trap.to_str().unwrap(),
+            "--traffic",
+            "traffic.jsonl",
+            "--jwks",
+            "jwks.json",
+        ]);
+        assert_eq!(ran.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&ran.stderr);
+        assert!(
+            stderr.starts_with(&format!("error: line {first} could not be decided: ")),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn worker_does_not_start_on_a_corrupted_module() {
     let mut wasm = by_method(true);
