@@ -201,6 +201,7 @@ pub fn render_policy_diags(
 /// Loads a catalog, printing its warnings to stderr when asked.
 pub fn load_catalog(path: Option<&str>, show_warnings: bool) -> Result<Option<Loaded>, Fail> {
     let Some(path) = path else { return Ok(None) };
+    catalog_opens(path)?;
     match Catalog::load(Path::new(path)) {
         Ok(loaded) => {
             if show_warnings {
@@ -215,6 +216,20 @@ pub fn load_catalog(path: Option<&str>, show_warnings: bool) -> Result<Option<Lo
             render(&e)
         ))),
     }
+}
+
+/// A catalog that cannot be opened at all is an input that cannot be used (exit 2); what is
+/// wrong inside one that opens is a failed check (exit 1).
+pub fn catalog_opens(path: &str) -> Result<(), Fail> {
+    std::fs::metadata(path)
+        .and_then(|m| {
+            if m.is_dir() {
+                std::fs::read_dir(path).map(drop)
+            } else {
+                std::fs::File::open(path).map(drop)
+            }
+        })
+        .map_err(|e| Fail::Usage(format!("error: cannot read the catalog `{path}`: {e}")))
 }
 
 /// Compiles a policy file or stops with its diagnostics (exit 1); warnings go to stderr when asked.

@@ -184,6 +184,7 @@ pub struct CatalogArgs {
 
 /// `edgeward catalog`: what edgeward understood of a catalog.
 pub fn catalog(a: CatalogArgs) -> Res {
+    super::catalog_opens(&a.path)?;
     let loaded = match edgeward::catalog::Catalog::load(std::path::Path::new(&a.path)) {
         Ok(l) => l,
         Err(e) => {

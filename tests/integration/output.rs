@@ -187,3 +187,40 @@ fn diagnostics_to_a_closed_standard_error_stop_quietly_too() {
     }
     assert!(out.join("policy.wasm").is_file());
 }
+
+/// A catalog that cannot be opened is an input that cannot be used (§5: exit 2) for every verb
+/// that takes one; a catalog that opens but holds errors fails a check (exit 1).
+#[test]
+fn a_catalog_that_cannot_be_opened_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "apiVersion: backstage.io/v1alpha1\nkind: Group\n").unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_edgeward"))
+            .args(args)
+            .current_dir(shared_dir().join("conformance"))
+            .output()
+            .unwrap()
+    };
+    let request = r#"{"method":"GET","url":"https://payments.acme.dev/","claims":{}}"#;
+    for verb in [
+        &["check", "policy.ward"][..],
+        &["build", "policy.ward", "--emit", "ir"],
+        &["test", "policy.ward"],
+        &["eval", "policy.ward", "--request", request],
+        &["catalog"],
+    ] {
+        for (catalog, code) in [("no-such-catalog", 2), (bad.to_str().unwrap(), 1)] {
+            let mut args = verb.to_vec();
+            if verb == ["catalog"] {
+                args.push(catalog);
+            } else {
+                args.extend(["--catalog", catalog]);
+            }
+            let out = run(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+            assert!(stderr.contains("error"), "{args:?}: {stderr}");
+        }
+    }
+}

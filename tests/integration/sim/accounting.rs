@@ -274,6 +274,19 @@ fn unusable_inputs_exit_2() {
             ],
         ),
         (
+            "no catalog",
+            vec![
+                "simulate",
+                "v1.ward",
+                "--catalog",
+                "no-such-catalog",
+                "--traffic",
+                "traffic.jsonl",
+                "--jwks",
+                "jwks.json",
+            ],
+        ),
+        (
             "--cross-check on a module",
             vec![
                 "simulate",
