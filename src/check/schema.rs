@@ -165,10 +165,7 @@ fn claim_type(
         TypeExpr::Optional(..) => None,
     };
     if ty.is_none() && report {
-        let written = match inner {
-            TypeExpr::Named(id) => id.name.clone(),
-            _ => "this type".to_string(),
-        };
+        let written = type_text(inner);
         diags.push(
             Diagnostic::error(
                 "edgeward::bad_claim_type",
@@ -257,4 +254,30 @@ impl<'a, 'f> Cx<'a, 'f> {
             self.emit(Diagnostic { span, ..d });
         }
     }
+}
+
+/// A type as written (`set<set<string>>`, `string?`), for messages; a loop, not a recursion, so
+/// that no nesting depth can exhaust the stack.
+fn type_text(mut t: &TypeExpr) -> String {
+    let mut closing = Vec::new();
+    let mut text = String::new();
+    loop {
+        match t {
+            TypeExpr::Named(id) => {
+                text.push_str(&id.name);
+                break;
+            }
+            TypeExpr::Set(elem, _) => {
+                text.push_str("set<");
+                closing.push(">");
+                t = elem;
+            }
+            TypeExpr::Optional(inner, _) => {
+                closing.push("?");
+                t = inner;
+            }
+        }
+    }
+    text.extend(closing.into_iter().rev());
+    text
 }
