@@ -236,6 +236,9 @@ impl Compiled {
             .call(&mut store, 0)
             .map_err(|e| HostError::Trap(e.to_string()))?;
         let input_addr = addr as u32 as usize;
+        // Address 0 is the module refusing the input (§3): as in the Worker, which then answers
+        // `bad_input`, no request is given to such a module.
+        let capacity = if input_addr == 0 { 0 } else { capacity };
         if input_addr.saturating_add(capacity) > memory.data_size(&store) {
             return Err(HostError::InputOutsideMemory {
                 addr: input_addr,

@@ -548,6 +548,27 @@ fn worker_fails_closed_on_a_broken_module() {
     }
 }
 
+/// A module whose `edgeward_input` gives no buffer (0, against §3) decides nothing: each
+/// request is `bad_input`, as the simulator's host answers too.
+#[test]
+fn worker_answers_bad_input_when_the_module_refuses_it() {
+    let jane = rsa(claims("jane@acme.dev"));
+    // It would allow by `let_in` if it were asked.
+    let refusing = module(
+        &Decide::Raw(1),
+        &method_manifest(2048),
+        2048,
+        &Flaws {
+            input_refused: true,
+            ..Flaws::default()
+        },
+    );
+    harness(
+        &refusing,
+        json!({"requests": [get("refused input", jane, denied(403, "bad_input", Value::Null))]}),
+    );
+}
+
 /// The simulator's host reads a module's answer as the Worker does (above): an outcome outside
 /// the ABI, a rule the manifest does not name, or `allow` by no rule is the module failing, an
 /// error, never a decision to count; the answers the Worker takes are taken alike.
@@ -575,6 +596,27 @@ fn the_host_refuses_the_answers_the_worker_refuses() {
     ] {
         assert!(decide(word).is_err(), "{name}: taken as a decision");
     }
+    // A module whose `edgeward_input` answers 0 (no buffer) is given no request: `bad_input`,
+    // as the Worker answers (see `worker_answers_bad_input_when_the_module_refuses_it`).
+    let refusing = module(
+        &Decide::Raw(1),
+        &manifest,
+        2048,
+        &Flaws {
+            input_refused: true,
+            ..Flaws::default()
+        },
+    );
+    let compiled = edgeward::wasm::Compiled::from_bytes(&refusing).unwrap();
+    let d = compiled
+        .decider()
+        .unwrap()
+        .decide(&edgeward::input::Request {
+            method: "GET".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((d.outcome.as_str(), d.rule), ("bad_input", None));
     for (word, outcome, rule) in [
         (1, "allow", Some(0)),
         (2 | (3 << 32), "deny", Some(3)),

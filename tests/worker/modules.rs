@@ -33,6 +33,8 @@ pub struct Flaws {
     pub abi_version: Option<i32>,
     pub with_import: bool,
     pub route_export: bool,
+    /// `edgeward_input` refuses every length (answers 0), against §3.
+    pub input_refused: bool,
 }
 
 /// `(method prefix, outcome, rule, route)` of [`Decide::ByMethod`]; anything else is `bad_input`.
@@ -152,6 +154,8 @@ pub fn module(decide: &Decide, manifest: &Value, capacity: u32, flaws: &Flaws) -
         .local_get(0)
         .i32_const(i32::try_from(capacity).unwrap())
         .i32_gt_s()
+        .i32_or()
+        .i32_const(i32::from(flaws.input_refused))
         .i32_or()
         .if_(BlockType::Result(ValType::I32))
         .i32_const(0)
