@@ -129,11 +129,24 @@ pub fn whatif_text(r: &WhatifReport) -> String {
     out
 }
 
-/// Markdown table cell text: pipes escaped, newlines flattened.
+/// Markdown table cell text: pipes escaped, newlines flattened, and characters that would
+/// reorder or hide the text around them (bidirectional controls, other control characters)
+/// written as `\u{…}`.
 fn cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\n', '\r'], " ")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '|' => out.push_str("\\|"),
+            '\n' | '\r' => out.push(' '),
+            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Inline code that survives any backticks inside.
@@ -165,9 +178,10 @@ fn changes_table(out: &mut String, list: &[Change]) {
             "| {} | {} | {} | {} | {} |",
             c.line,
             code(&format!("{} {}", c.method, c.url)),
+            // As code: a principal is what a token says, never markup for the comment.
             c.principal
                 .as_deref()
-                .map(cell)
+                .map(code)
                 .unwrap_or_else(|| "—".into()),
             code(&verdict_short(&c.base)),
             code(&verdict_short(&c.head))
@@ -241,7 +255,7 @@ pub fn whatif_markdown(r: &WhatifReport, base: &str, head: &str) -> String {
             let mut names: Vec<String> = principals
                 .iter()
                 .take(GROUP_PRINCIPALS)
-                .map(|p| cell(p))
+                .map(|p| if p == "—" { p.clone() } else { code(p) })
                 .collect();
             if principals.len() > GROUP_PRINCIPALS {
                 names.push(format!("+{} more", principals.len() - GROUP_PRINCIPALS));

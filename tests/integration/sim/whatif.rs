@@ -254,7 +254,9 @@ fn text_and_markdown_reports() {
         "{md}"
     );
     assert!(
-        md.contains("| `GET */public/*` | `no_route` | `allow by anyone` | bob@example.com | 1 |"),
+        md.contains(
+            "| `GET */public/*` | `no_route` | `allow by anyone` | `bob@example.com` | 1 |"
+        ),
         "{md}"
     );
     assert!(
@@ -266,4 +268,20 @@ fn text_and_markdown_reports() {
         "{md}"
     );
     assert!(md.contains("| 7 |"), "{md}");
+}
+
+/// What a token says of its principal is shown as code in a pull-request comment, never as markup,
+/// and characters that would reorder the text around them are written out.
+#[test]
+fn markdown_shows_principals_as_text_not_markup() {
+    let dir = workdir();
+    let odd = token(Some("<b>**z**</b>\u{202e}|x@acme.dev"));
+    let traffic = line("GET", "https://x.dev/public/x", Some(&odd)) + "\n";
+    std::fs::write(dir.path().join("traffic.jsonl"), traffic).unwrap();
+    let md = whatif(dir.path(), "v1.ward", "v2.ward", &["--format", "markdown"]);
+    assert_eq!(md.code, 0, "{}", md.stderr);
+    let shown = "`<b>**z**</b>\\u{202e}\\|x@acme.dev`";
+    // in the groups, the sample and the table of all changes
+    assert_eq!(md.stdout.matches(shown).count(), 3, "{}", md.stdout);
+    assert!(!md.stdout.contains('\u{202e}'), "{}", md.stdout);
 }
