@@ -599,3 +599,79 @@ fn a_diagnostic_far_along_a_line_is_reported_not_a_panic() {
     assert!(stderr.contains("line 1, column 70001"), "{stderr}");
     assert!(stderr.contains("edgeward::syntax::unexpected"), "{stderr}");
 }
+
+/// A byte order mark opening a policy, a JWKS or an `eval` request file is not part of it (some
+/// Windows editors write one): each reads as without it.
+#[test]
+fn a_byte_order_mark_opening_a_file_is_not_part_of_it() {
+    let kit = shared_dir().join("conformance");
+    let dir = tempfile::tempdir().unwrap();
+    let with_bom = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("\u{feff}{text}")).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let policy = with_bom(
+        "policy.ward",
+        &std::fs::read_to_string(kit.join("policy.ward")).unwrap(),
+    );
+    let jwks = with_bom(
+        "jwks.json",
+        &std::fs::read_to_string(kit.join("jwks.json")).unwrap(),
+    );
+    let request = with_bom(
+        "request.json",
+        r#"{"method":"GET","url":"https://payments.acme.dev/","claims":{}}"#,
+    );
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgeward"))
+            .args(args)
+            .current_dir(&kit)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["check", &policy, "--catalog", "catalog"]);
+    // formatted without the mark, then given one: still formatted
+    let plain = dir.path().join("plain.ward");
+    std::fs::copy(kit.join("policy.ward"), &plain).unwrap();
+    run(&["fmt", plain.to_str().unwrap()]);
+    let formatted = with_bom("formatted.ward", &std::fs::read_to_string(&plain).unwrap());
+    run(&["fmt", "--check", &formatted]);
+    let at = format!("@{request}");
+    assert_eq!(
+        run(&["eval", &policy, "--catalog", "catalog", "--request", &at]),
+        run(&[
+            "eval",
+            "policy.ward",
+            "--catalog",
+            "catalog",
+            "--request",
+            &at
+        ])
+    );
+    assert_eq!(
+        run(&[
+            "simulate",
+            &policy,
+            "--catalog",
+            "catalog",
+            "--traffic",
+            "traffic.jsonl",
+            "--jwks",
+            &jwks
+        ]),
+        run(&[
+            "simulate",
+            "policy.ward",
+            "--catalog",
+            "catalog",
+            "--traffic",
+            "traffic.jsonl",
+            "--jwks",
+            "jwks.json"
+        ])
+    );
+}
