@@ -28,7 +28,35 @@ pub struct CheckArgs {
 /// `edgeward check`: every problem of a policy, errors and warnings; exit 1 on any error.
 pub fn check(a: CheckArgs) -> Res {
     let source = read(&a.policy)?;
-    let loaded = load_catalog(a.catalog.as_deref(), a.format == CheckFormat::Human)?;
+    let loaded = match (a.format, a.catalog.as_deref()) {
+        // JSON readers get the catalog's errors as JSON too, not as a report on stderr.
+        (CheckFormat::Json, Some(path)) => {
+            super::catalog_opens(path)?;
+            match edgeward::catalog::Catalog::load(std::path::Path::new(path)) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    let items: Vec<serde_json::Value> = e
+                        .all()
+                        .into_iter()
+                        .map(|e| {
+                            let (file, line, entity) = e.site().unwrap_or((path, 0, None));
+                            catalog_json(
+                                &e.code_str(),
+                                "error",
+                                &e.to_string(),
+                                (file, line, entity),
+                            )
+                        })
+                        .collect();
+                    let out = json!({"policy": a.policy, "ok": false, "errors": items.len(),
+                                     "warnings": 0, "diagnostics": items});
+                    outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default())?;
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+        _ => load_catalog(a.catalog.as_deref(), a.format == CheckFormat::Human)?,
+    };
     let catalog = loaded.as_ref().map(|l| &l.catalog);
     let r = edgeward::check_source(&a.policy, &source, catalog);
     let errors = r.syntax.len() + r.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -87,11 +115,16 @@ pub fn check(a: CheckArgs) -> Res {
                     d.help.as_deref(),
                 ));
             }
-            if let Some(l) = &loaded {
-                for w in &l.warnings {
-                    items.push(json!({"code": miette::Diagnostic::code(w).map(|c| c.to_string()), "severity": "warning", "message": w.to_string(), "file": a.catalog}));
-                }
+            let catalog_warnings = loaded.as_ref().map_or(&[][..], |l| &l.warnings[..]);
+            for w in catalog_warnings {
+                items.push(catalog_json(
+                    &w.code_str(),
+                    "warning",
+                    &w.to_string(),
+                    w.site(),
+                ));
             }
+            let warnings = warnings + catalog_warnings.len();
             let out = json!({"policy": a.policy, "ok": errors == 0, "errors": errors, "warnings": warnings, "diagnostics": items});
             outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default())?;
         }
@@ -100,6 +133,19 @@ pub fn check(a: CheckArgs) -> Res {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// A catalog diagnostic in `check --format json`: where it is, by file, line and entity.
+fn catalog_json(
+    code: &str,
+    severity: &str,
+    message: &str,
+    (file, line, entity): (&str, usize, Option<&str>),
+) -> serde_json::Value {
+    json!({
+        "code": code, "severity": severity, "message": message, "file": file,
+        "line": (line > 0).then_some(line), "entity": entity,
     })
 }
 

@@ -675,3 +675,74 @@ fn a_byte_order_mark_opening_a_file_is_not_part_of_it() {
         ])
     );
 }
+
+/// `check --format json` tells of the catalog in JSON too: its warnings where they are (file,
+/// line, entity) and counted among the warnings, and its errors as the whole answer (exit 1),
+/// with nothing but JSON on stdout.
+#[test]
+fn check_json_places_catalog_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let group = |name: &str, parent: &str| {
+        format!(
+            "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: {name}\nspec:\n  type: team\n  parent: {parent}\n  children: []\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("cycle.yaml"),
+        [group("a", "b"), group("b", "a")].join("---\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("twice.yaml"),
+        [group("a", "b"), group("a", "b")].join("---\n"),
+    )
+    .unwrap();
+    let policy = dir.path().join("p.ward");
+    std::fs::write(
+        &policy,
+        "policy p version 1\nroute GET \"/\" {\n  allow anyone\n}\n",
+    )
+    .unwrap();
+    let check = |catalog: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_edgeward"))
+            .args([
+                "check",
+                policy.to_str().unwrap(),
+                "--catalog",
+                catalog,
+                "--format",
+                "json",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+        (out.status.code(), json)
+    };
+    let (code, json) = check("cycle.yaml");
+    assert_eq!(code, Some(0), "{json:#}");
+    assert_eq!(json["warnings"], 1, "{json:#}");
+    let d = &json["diagnostics"][0];
+    assert_eq!(d["code"], "edgeward::catalog::group_cycle", "{json:#}");
+    assert_eq!(
+        (d["file"].as_str(), d["line"].as_u64()),
+        (Some("cycle.yaml"), Some(7)),
+        "{json:#}"
+    );
+    assert_eq!(d["entity"], "group:default/a", "{json:#}");
+
+    let (code, json) = check("twice.yaml");
+    assert_eq!(code, Some(1), "{json:#}");
+    assert_eq!(
+        (json["ok"].as_bool(), json["errors"].as_u64()),
+        (Some(false), Some(1)),
+        "{json:#}"
+    );
+    let d = &json["diagnostics"][0];
+    assert_eq!(d["code"], "edgeward::catalog::duplicate_entity", "{json:#}");
+    assert_eq!(
+        (d["file"].as_str(), d["severity"].as_str()),
+        (Some("twice.yaml"), Some("error"))
+    );
+}
