@@ -45,7 +45,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        // Help, the version, or bad usage (2); the reader of help that went away, as every verb.
+        Err(e) => {
+            return match e.print() {
+                Err(p) if p.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
+                _ => ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)),
+            };
+        }
+    };
     let result = match args.command {
         Command::Check(a) => cli::front::check(a),
         Command::Fmt(a) => cli::front::fmt(a),

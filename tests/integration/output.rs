@@ -120,7 +120,10 @@ fn every_verb_stops_quietly_when_its_output_is_closed() {
             "markdown",
         ],
     ];
-    for args in runs {
+    for args in runs
+        .iter()
+        .chain([&["--help"][..], &["simulate", "--help"], &["--version"]].iter())
+    {
         let (code, stderr) = with_closed_stdout(args);
         assert_eq!(code, Some(141), "edgeward {}: {stderr}", args.join(" "));
         assert!(
