@@ -216,10 +216,12 @@ pub fn name_problem(name: &str) -> Option<&'static str> {
     }
     let ok = |c: char| c.is_ascii_alphanumeric();
     if !name.starts_with(ok) || !name.ends_with(ok) {
-        return Some("it must start and end with a letter or a digit");
+        return Some(
+            "it must start and end with an ASCII letter or digit (`a`-`z`, `A`-`Z`, `0`-`9`)",
+        );
     }
     if !name.chars().all(|c| ok(c) || matches!(c, '-' | '_' | '.')) {
-        return Some("it may hold only letters, digits, `-`, `_` and `.`");
+        return Some("it may hold only ASCII letters, digits, `-`, `_` and `.`");
     }
     None
 }

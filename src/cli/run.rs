@@ -40,7 +40,7 @@ pub fn eval(a: EvalArgs) -> Res {
     };
     let request: Value = serde_json::from_str(&text)
         .map_err(|e| Fail::Usage(format!("error: the request is not JSON: {e}")))?;
-    if a.policy.ends_with(".wasm") {
+    if edgeward::wasm::is_module_path(&a.policy) {
         return eval_module(&a, &request);
     }
     let loaded = load_catalog(a.catalog.as_deref(), false)?;

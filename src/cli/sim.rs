@@ -145,7 +145,7 @@ fn git_show(spec: &str) -> Result<Option<(String, String)>, Fail> {
 
 /// Loads a policy source (a file or `git:REV:PATH`), compiled to a module on the fly, or a module.
 fn load(spec: &str, catalog: Option<&Catalog>) -> Result<Loaded, Fail> {
-    if spec.ends_with(".wasm") {
+    if edgeward::wasm::is_module_path(spec) {
         let bytes = std::fs::read(spec)
             .map_err(|e| Fail::Usage(format!("error: cannot read `{spec}`: {e}")))?;
         let module = Module::from_bytes(&bytes)
@@ -310,7 +310,7 @@ impl Drop for Spill {
 
 /// `edgeward simulate`: replays traffic against one policy or module and reports the decisions.
 pub fn simulate_cmd(a: SimulateArgs) -> Res {
-    if a.cross_check && a.policy.ends_with(".wasm") {
+    if a.cross_check && edgeward::wasm::is_module_path(&a.policy) {
         return Err(Fail::Usage(
             "error: `--cross-check` compares the module with the interpreter, so it needs a policy source, not a `.wasm` module".into(),
         ));

@@ -241,6 +241,11 @@ fn a_module_decides_as_its_source() {
     let module = simulate(dir.path(), "v1.wasm", &["--format", "json"]);
     assert_eq!(module.code, 0, "{}", module.stderr);
     assert_eq!(source.json(), module.json());
+    // `.WASM` is a module too, whatever the letter case of its extension
+    std::fs::copy(dir.path().join("v1.wasm"), dir.path().join("V1.WASM")).unwrap();
+    let upper = simulate(dir.path(), "V1.WASM", &["--format", "json"]);
+    assert_eq!(upper.code, 0, "{}", upper.stderr);
+    assert_eq!(source.json(), upper.json());
 }
 
 #[test]
