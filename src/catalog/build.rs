@@ -44,7 +44,18 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
     for e in entities {
         let r = e.entity_ref();
         if let Some(first) = index.get(&r).and_then(|id| kept.get(id.0 as usize)) {
-            let first = format!("{}:{}", first.source.file, first.source.line);
+            // Where the first one's name is, as the error shows the second's.
+            let named = sources.site(
+                first.file,
+                first.pos,
+                &[Seg::Key("metadata"), Seg::Key("name")],
+                None,
+            );
+            let first = if named.line > 0 {
+                format!("{}:{}", named.file, named.line)
+            } else {
+                format!("{}:{}", first.source.file, first.source.line)
+            };
             let site = sources.site(
                 e.file,
                 e.pos,

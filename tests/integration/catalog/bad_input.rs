@@ -85,7 +85,8 @@ fn duplicate_entity_refs() {
     let edgeward::catalog::CatalogError::DuplicateEntity(d) = &e else {
         panic!()
     };
-    assert_eq!(d.first, "bad.yaml:1");
+    // where the first one's name is, as the error shows the second's
+    assert_eq!(d.first, "bad.yaml:4");
 }
 
 #[test]
