@@ -129,34 +129,58 @@ pub fn whatif_text(r: &WhatifReport) -> String {
     out
 }
 
-/// Markdown table cell text: pipes escaped, newlines flattened, and characters that would
+/// Text as it may be shown anywhere in Markdown: newlines flattened, and characters that would
 /// reorder or hide the text around them (bidirectional controls, other control characters)
 /// written as `\u{…}`.
-fn cell(s: &str) -> String {
+fn visible(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
-            '\\' => out.push_str("\\\\"),
-            '|' => out.push_str("\\|"),
             '\n' | '\r' => out.push(' '),
-            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
-                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            '\u{061c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}' => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
             c => out.push(c),
         }
     }
     out
 }
 
-/// Inline code that survives any backticks inside.
+/// Plain text in a table cell: Markdown's escapes for `\` and `|`.
+fn cell(s: &str) -> String {
+    visible(s).replace('\\', "\\\\").replace('|', "\\|")
+}
+
+/// Inline code holding `s` as it is, whatever backticks it holds: fenced by one backtick more than
+/// its longest run of them, so that nothing in it ends the span and becomes markup.
 fn code(s: &str) -> String {
-    let s = cell(s);
-    if s.contains('`') {
-        format!("`` {s} ``")
-    } else {
-        format!("`{s}`")
+    let s = visible(s);
+    let mut longest = 0;
+    let mut run = 0;
+    for c in s.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
     }
+    let fence = "`".repeat(longest + 1);
+    if longest == 0 {
+        format!("{fence}{s}{fence}")
+    } else {
+        // Spaced, so that a backtick opening or closing `s` is not taken for the fence.
+        format!("{fence} {s} {fence}")
+    }
+}
+
+/// [`code`] in a table cell, where a `|` would end the cell (GitHub reads `\|` as `|` there,
+/// code spans included).
+fn code_cell(s: &str) -> String {
+    code(s).replace('|', "\\|")
 }
 
 fn arrow(c: &Change) -> &'static str {
@@ -177,14 +201,14 @@ fn changes_table(out: &mut String, list: &[Change]) {
             out,
             "| {} | {} | {} | {} | {} |",
             c.line,
-            code(&format!("{} {}", c.method, c.url)),
+            code_cell(&format!("{} {}", c.method, c.url)),
             // As code: a principal is what a token says, never markup for the comment.
             c.principal
                 .as_deref()
-                .map(code)
+                .map(code_cell)
                 .unwrap_or_else(|| "—".into()),
-            code(&verdict_short(&c.base)),
-            code(&verdict_short(&c.head))
+            code_cell(&verdict_short(&c.base)),
+            code_cell(&verdict_short(&c.head))
         );
     }
     if list.len() > MARKDOWN_LISTED {
@@ -255,7 +279,7 @@ pub fn whatif_markdown(r: &WhatifReport, base: &str, head: &str) -> String {
             let mut names: Vec<String> = principals
                 .iter()
                 .take(GROUP_PRINCIPALS)
-                .map(|p| if p == "—" { p.clone() } else { code(p) })
+                .map(|p| if p == "—" { p.clone() } else { code_cell(p) })
                 .collect();
             if principals.len() > GROUP_PRINCIPALS {
                 names.push(format!("+{} more", principals.len() - GROUP_PRINCIPALS));
@@ -263,9 +287,9 @@ pub fn whatif_markdown(r: &WhatifReport, base: &str, head: &str) -> String {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} | {} | {n} |",
-                code(route),
-                code(b),
-                code(h),
+                code_cell(route),
+                code_cell(b),
+                code_cell(h),
                 names.join(", ")
             );
         }

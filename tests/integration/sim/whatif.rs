@@ -271,17 +271,25 @@ fn text_and_markdown_reports() {
 }
 
 /// What a token says of its principal is shown as code in a pull-request comment, never as markup,
-/// and characters that would reorder the text around them are written out.
+/// however many backticks it holds, and characters that would reorder the text around them are
+/// written out.
 #[test]
 fn markdown_shows_principals_as_text_not_markup() {
     let dir = workdir();
-    let odd = token(Some("<b>**z**</b>\u{202e}|x@acme.dev"));
+    let odd = token(Some(
+        "x``<img src=https://e.vil/p.png> **b** [c](https://e.vil)``|DOMAIN\\y\u{202e}@acme.dev",
+    ));
     let traffic = line("GET", "https://x.dev/public/x", Some(&odd)) + "\n";
     std::fs::write(dir.path().join("traffic.jsonl"), traffic).unwrap();
     let md = whatif(dir.path(), "v1.ward", "v2.ward", &["--format", "markdown"]);
     assert_eq!(md.code, 0, "{}", md.stderr);
-    let shown = "`<b>**z**</b>\\u{202e}\\|x@acme.dev`";
-    // in the groups, the sample and the table of all changes
-    assert_eq!(md.stdout.matches(shown).count(), 3, "{}", md.stdout);
+    let text = "x``<img src=https://e.vil/p.png> **b** [c](https://e.vil)``";
+    let rest = "DOMAIN\\y\\u{202e}@acme.dev";
+    // in the sample list, as code fenced by three backticks, the text as it is
+    let listed = format!("``` {text}|{rest} ```");
+    assert_eq!(md.stdout.matches(&listed).count(), 1, "{}", md.stdout);
+    // in the groups and the table of all changes, with the pipe escaped for the table
+    let in_table = format!("| ``` {text}\\|{rest} ``` |");
+    assert_eq!(md.stdout.matches(&in_table).count(), 2, "{}", md.stdout);
     assert!(!md.stdout.contains('\u{202e}'), "{}", md.stdout);
 }
