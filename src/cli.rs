@@ -18,14 +18,14 @@ macro_rules! outln {
     };
 }
 
-/// `eprint!` that returns a [`Fail`] instead of panicking when standard error cannot be written.
+/// `eprint!` that does not panic when standard error cannot be written (see [`emit_err`]).
 macro_rules! err {
     ($($arg:tt)*) => {
         $crate::cli::emit_err(format_args!($($arg)*))
     };
 }
 
-/// `eprintln!` that returns a [`Fail`] instead of panicking when standard error cannot be written.
+/// `eprintln!` that does not panic when standard error cannot be written (see [`emit_err`]).
 macro_rules! errln {
     ($($arg:tt)*) => {
         $crate::cli::emit_err(format_args!("{}\n", format_args!($($arg)*)))
@@ -85,9 +85,12 @@ pub fn output_failed(e: std::io::Error) -> Fail {
     }
 }
 
-/// Writes to standard error (see [`err!`] and [`errln!`]).
+/// Writes to standard error (see [`err!`] and [`errln!`]). Messages are best-effort: when
+/// standard error is closed they are lost, but the command goes on and ends as it would have
+/// (a build still writes its files; a failed check still exits 1).
 pub fn emit_err(text: std::fmt::Arguments) -> Result<(), Fail> {
-    std::io::Write::write_fmt(&mut std::io::stderr().lock(), text).map_err(output_failed)
+    let _ = std::io::Write::write_fmt(&mut std::io::stderr().lock(), text);
+    Ok(())
 }
 
 /// Writes to standard output (see [`out!`] and [`outln!`]).
