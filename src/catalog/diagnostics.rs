@@ -202,9 +202,10 @@ diagnostic! {
     severity = Warning
 }
 diagnostic! {
-    /// A file in a catalog folder that holds no entities (an OpenAPI definition, say).
+    /// A file in a catalog folder that is not read: it holds no entities (an OpenAPI definition,
+    /// say), it is no regular file, or it is a link out of the folder.
     SkippedFile { reason: String }
-    code = "edgeward::catalog::skipped_file", message = "skipped a file that holds no catalog entities: {reason}", label = "here",
+    code = "edgeward::catalog::skipped_file", message = "skipped a file: {reason}", label = "here",
     severity = Warning
 }
 diagnostic! {

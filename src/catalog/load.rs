@@ -150,7 +150,8 @@ impl Sources {
                     self.warnings
                         .push(CatalogWarning::SkippedFile(Box::new(SkippedFile::at(
                             site,
-                            "no document has `apiVersion` or `kind`".into(),
+                            "it holds no catalog entities (no document has `apiVersion` or `kind`)"
+                                .into(),
                         ))));
                     return None;
                 }
@@ -245,8 +246,17 @@ impl Sources {
                 self.io_error(path, &e);
                 return;
             }
-            found.special.sort();
-            for f in found.special {
+            let special = found
+                .special
+                .iter()
+                .map(|f| (f, "it is not a regular file (a FIFO, a socket or a device)"));
+            let outside = found
+                .outside
+                .iter()
+                .map(|f| (f, "it is a link that leads out of the catalog folder"));
+            let mut skipped: Vec<(&PathBuf, &str)> = special.chain(outside).collect();
+            skipped.sort();
+            for (f, why) in skipped {
                 let site = Site {
                     file: f.display().to_string(),
                     ..Site::default()
@@ -254,7 +264,7 @@ impl Sources {
                 self.warnings
                     .push(CatalogWarning::SkippedFile(Box::new(SkippedFile::at(
                         site,
-                        "not a regular file (a FIFO, a socket or a device)".into(),
+                        why.into(),
                     ))));
             }
             found.files.sort();
@@ -355,6 +365,15 @@ impl Sources {
                     ))));
                 continue;
             }
+            if std::fs::metadata(&next).is_ok_and(|m| !m.is_file()) {
+                // A FIFO, a socket or a device: reading it could block forever.
+                let site = self.site(file, pos, &seg, None);
+                self.warnings
+                    .push(CatalogWarning::TargetNotFollowed(Box::new(
+                        TargetNotFollowed::at(site, target, "it is not a regular file".into()),
+                    )));
+                continue;
+            }
             if !next_key.starts_with(root) {
                 let site = self.site(file, pos, &seg, None);
                 let root = root.display().to_string();
@@ -447,6 +466,8 @@ fn strip_server_fields(v: &mut Value) {
 struct Walked {
     files: Vec<PathBuf>,
     special: Vec<PathBuf>,
+    /// Links that lead out of the catalog folder, which are not followed.
+    outside: Vec<PathBuf>,
     /// The folders walked so far, resolved: a link back to one of them is not walked again.
     seen: std::collections::HashSet<PathBuf>,
 }
@@ -455,8 +476,13 @@ struct Walked {
 /// link that leads back up, or out of the folder, would walk forever or walk the disk).
 fn walk(dir: &Path, root: &Path, found: &mut Walked) -> std::io::Result<()> {
     found.seen.insert(canonical(dir));
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
+    // In name order, so that a folder reached both directly and through a link is always walked
+    // (and named in diagnostics) the same way.
+    let mut entries = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<PathBuf>>>()?;
+    entries.sort();
+    for path in entries {
         let hidden = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -467,7 +493,9 @@ fn walk(dir: &Path, root: &Path, found: &mut Walked) -> std::io::Result<()> {
         let meta = std::fs::metadata(&path);
         if meta.as_ref().is_ok_and(std::fs::Metadata::is_dir) {
             let resolved = canonical(&path);
-            if resolved.starts_with(root) && !found.seen.contains(&resolved) {
+            if !resolved.starts_with(root) {
+                found.outside.push(path);
+            } else if !found.seen.contains(&resolved) {
                 walk(&path, root, found)?;
             }
             continue;
@@ -479,6 +507,8 @@ fn walk(dir: &Path, root: &Path, found: &mut Walked) -> std::io::Result<()> {
         match meta {
             _ if !yaml => {}
             Ok(m) if !m.is_file() => found.special.push(path),
+            // A link to a file outside the folder, as a Location target may not lead out of it.
+            Ok(_) if !canonical(&path).starts_with(root) => found.outside.push(path),
             // A file, or a name that cannot be looked at (a dangling link): read, which says why
             // it cannot be.
             _ => found.files.push(path),
