@@ -450,7 +450,14 @@ fn api_json_gives_the_yaml_model() {
         Some(id(&from_json.catalog, "group:team"))
     );
     assert_eq!(from_json.catalog.entity(svc).unwrap().source.line, 6);
-    // a JSON file through `load` is detected
+    // a JSON file through `load` is detected, a byte order mark opening it or not
+    let bom = tempfile::tempdir().unwrap();
+    let p = bom.path().join("entities.json");
+    std::fs::write(&p, format!("\u{feff}{text}")).unwrap();
+    assert_eq!(
+        Catalog::load(&p).unwrap().catalog.hash(),
+        from_yaml.catalog.hash()
+    );
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("entities.json");
     std::fs::write(&p, text).unwrap();

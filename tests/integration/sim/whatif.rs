@@ -225,6 +225,13 @@ fn git_base_reads_the_policy_at_a_revision() {
         assert_eq!(ran.code, 2, "{spec}: {}", ran.stderr);
         assert!(ran.stderr.starts_with("error: "), "{spec}: {}", ran.stderr);
     }
+    // a byte order mark opening the file at that revision is not part of it
+    std::fs::write(p.join("bom.ward"), format!("\u{feff}{POLICY_V1}")).unwrap();
+    git(p, &["add", "bom.ward"]);
+    git(p, &["commit", "-qm", "bom"]);
+    let bom = whatif(p, "git:HEAD:bom.ward", "policy.ward", &["--format", "json"]);
+    assert_eq!(bom.code, 0, "{}", bom.stderr);
+    assert_eq!(bom.json(), from_files.json());
     let ran = whatif(p, "git:HEAD:sub", "policy.ward", &[]);
     assert!(
         ran.stderr.contains("is a tree, not a file"),
