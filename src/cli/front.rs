@@ -60,7 +60,9 @@ pub fn check(a: CheckArgs) -> Res {
     let catalog = loaded.as_ref().map(|l| &l.catalog);
     let r = edgeward::check_source(&a.policy, &source, catalog);
     let errors = r.syntax.len() + r.diagnostics.iter().filter(|d| d.is_error()).count();
-    let warnings = r.diagnostics.len() + r.syntax.len() - errors;
+    // The catalog's warnings count too, in both formats.
+    let catalog_warnings = loaded.as_ref().map_or(&[][..], |l| &l.warnings[..]);
+    let warnings = r.diagnostics.len() + r.syntax.len() - errors + catalog_warnings.len();
     match a.format {
         CheckFormat::Human => {
             err!(
@@ -115,7 +117,6 @@ pub fn check(a: CheckArgs) -> Res {
                     d.help.as_deref(),
                 ));
             }
-            let catalog_warnings = loaded.as_ref().map_or(&[][..], |l| &l.warnings[..]);
             for w in catalog_warnings {
                 items.push(catalog_json(
                     &w.code_str(),
@@ -124,7 +125,6 @@ pub fn check(a: CheckArgs) -> Res {
                     w.site(),
                 ));
             }
-            let warnings = warnings + catalog_warnings.len();
             let out = json!({"policy": a.policy, "ok": errors == 0, "errors": errors, "warnings": warnings, "diagnostics": items});
             outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default())?;
         }

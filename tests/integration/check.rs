@@ -732,6 +732,18 @@ fn check_json_places_catalog_diagnostics() {
     );
     assert_eq!(d["entity"], "group:default/a", "{json:#}");
 
+    // the human summary counts the same warnings
+    let human = std::process::Command::new(env!("CARGO_BIN_EXE_edgeward"))
+        .args(["check", policy.to_str().unwrap(), "--catalog", "cycle.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&human.stdout).ends_with(": ok (1 warning)\n"),
+        "{}",
+        String::from_utf8_lossy(&human.stdout)
+    );
+
     let (code, json) = check("twice.yaml");
     assert_eq!(code, Some(1), "{json:#}");
     assert_eq!(
