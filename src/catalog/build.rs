@@ -127,6 +127,9 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
     let mut rels: Vec<Relation> = Vec::new();
     let mut field_counts: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut dangling = 0usize;
+    // Every `spec.parent` / `spec.children` link between groups, where it is written: a group
+    // cycle is shown at one of its own links.
+    let mut group_links: Vec<GroupLink> = Vec::new();
     for (i, (e, found)) in entities.iter().zip(resolved).enumerate() {
         let Ok(n) = u32::try_from(i) else { break };
         let id = EntityId(n);
@@ -182,6 +185,14 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
                 }
             };
             *counted += 1;
+            if e.builtin == Some(Kind::Group) && matches!(f.field, "parent" | "children") {
+                group_links.push(GroupLink {
+                    from: id,
+                    to: target,
+                    field: f.field,
+                    item,
+                });
+            }
             rels.push(Relation {
                 source: id,
                 kind: f.relation,
@@ -249,7 +260,7 @@ pub(crate) fn build(mut sources: Sources) -> Result<Loaded, CatalogError> {
             *c = seen.into_iter().collect();
         }
     }
-    warn_of_group_cycles(&entities, &closure, &sources, &mut warnings);
+    warn_of_group_cycles(&entities, &closure, &group_links, &sources, &mut warnings);
     for (i, groups) in direct.iter().enumerate() {
         if groups.is_empty() {
             continue;
@@ -453,12 +464,21 @@ enum Target {
     NoValues,
 }
 
+/// A group's `spec.parent` or `spec.children` item, and the group it names.
+struct GroupLink {
+    from: EntityId,
+    to: EntityId,
+    field: &'static str,
+    item: Option<usize>,
+}
+
 /// One warning for each set of groups whose parents lead back to themselves (a group that is among
 /// its own ancestors, with every ancestor it is in turn an ancestor of), named in reference order
-/// and shown at the first one's parent.
+/// and shown at the first link written between two of them.
 fn warn_of_group_cycles(
     entities: &[Entity],
     ancestors: &[Vec<EntityId>],
+    links: &[GroupLink],
     sources: &Sources,
     warnings: &mut Vec<CatalogWarning>,
 ) {
@@ -482,20 +502,17 @@ fn warn_of_group_cycles(
             .collect();
         cycle.sort();
         reported.extend(cycle.iter().map(|(_, g)| *g));
-        let Some(first) = cycle.first().and_then(|(_, g)| entities.get(g.0 as usize)) else {
+        let member = |g: EntityId| cycle.iter().any(|(_, c)| *c == g);
+        // The first group of the cycle, in reference order, with a link to another member.
+        let Some((link, at)) = cycle.iter().find_map(|(_, g)| {
+            let link = links.iter().find(|l| l.from == *g && member(l.to))?;
+            Some((link, entities.get(g.0 as usize)?))
+        }) else {
             continue;
         };
-        let field = if first.field(&["spec", "parent"]).is_some() {
-            "parent"
-        } else {
-            "children"
-        };
-        let site = sources.site(
-            first.file,
-            first.pos,
-            &[Seg::Key("spec"), Seg::Key(field)],
-            Some(first.entity_ref().to_string()),
-        );
+        let mut path = vec![Seg::Key("spec"), Seg::Key(link.field)];
+        path.extend(link.item.map(Seg::Item));
+        let site = sources.site(at.file, at.pos, &path, Some(at.entity_ref().to_string()));
         let names: Vec<String> = cycle.iter().map(|(r, _)| format!("`{r}`")).collect();
         warnings.push(CatalogWarning::GroupCycle(Box::new(GroupCycle::at(
             site,

@@ -665,6 +665,9 @@ fn group_parent_cycles_are_warned_of_once_each() {
         group("loner", "children: [loner]"),
         group("below", "parent: infra\n  children: []"),
         group("top", "children: []"),
+        // a cycle whose first group's own parent is outside it: shown at a link inside it
+        group("a1", "parent: top\n  children: []"),
+        group("a2", "parent: a1\n  children: [a1]"),
         "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: ann\nspec:\n  memberOf: [below]\n".to_string(),
     ]
     .concat();
@@ -680,9 +683,10 @@ fn group_parent_cycles_are_warned_of_once_each() {
         [
             "16:group:default/infra group parents form a cycle through `group:default/infra`, `group:default/platform`, `group:default/sre`",
             "34:group:default/loner group parents form a cycle through `group:default/loner`",
+            "68:group:default/a2 group parents form a cycle through `group:default/a1`, `group:default/a2`",
         ]
     );
-    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    assert_eq!(l.warnings.len(), 3, "{:?}", l.warnings);
     // membership still follows the parents, cycle and all
     let c = &l.catalog;
     let ann = id(c, "user:ann");
