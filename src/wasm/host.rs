@@ -470,6 +470,9 @@ impl Decider {
         encoding: Option<&ClaimsEncoding>,
     ) -> Result<Decision, HostError> {
         self.called = false;
+        if self.input_addr == 0 {
+            return Ok(BAD_INPUT);
+        }
         match self.encode_in_place(req, claims, encoding)? {
             Some(len) => self.run(len),
             None => Ok(BAD_INPUT),
@@ -539,7 +542,8 @@ impl Decider {
     /// without calling the module.
     pub fn decide_encoded(&mut self, input: &[u8]) -> Result<Decision, HostError> {
         self.called = false;
-        if input.len() > self.capacity {
+        // A module that gave no buffer (address 0) is given no input, not even an empty one.
+        if input.len() > self.capacity || self.input_addr == 0 {
             return Ok(BAD_INPUT);
         }
         self.memory

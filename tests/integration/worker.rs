@@ -617,6 +617,9 @@ fn the_host_refuses_the_answers_the_worker_refuses() {
         })
         .unwrap();
     assert_eq!((d.outcome.as_str(), d.rule), ("bad_input", None));
+    // not even an empty input
+    let d = compiled.decider().unwrap().decide_encoded(&[]).unwrap();
+    assert_eq!((d.outcome.as_str(), d.rule), ("bad_input", None));
     for (word, outcome, rule) in [
         (1, "allow", Some(0)),
         (2 | (3 << 32), "deny", Some(3)),
