@@ -103,11 +103,7 @@ pub type Res = Result<ExitCode, Fail>;
 /// Reads a text file, or says which one could not be read.
 pub fn read(path: &str) -> Result<String, Fail> {
     std::fs::read_to_string(path)
-        // A byte order mark (some Windows editors write one) is not part of the text.
-        .map(|text| match text.strip_prefix('\u{feff}') {
-            Some(rest) => rest.to_string(),
-            None => text,
-        })
+        .map(edgeward::input::without_bom)
         .map_err(|e| Fail::Usage(format!("error: cannot read `{path}`: {e}")))
 }
 

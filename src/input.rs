@@ -254,3 +254,12 @@ pub fn format_rfc3339(secs: i64) -> String {
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_else(|| secs.to_string())
 }
+
+/// `text` without a byte order mark opening it (some Windows editors write one): it is not part of
+/// a policy, a JSON document or a catalog file.
+pub fn without_bom(text: String) -> String {
+    match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    }
+}

@@ -277,12 +277,7 @@ impl Sources {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         if looks_json {
-            // A byte order mark opening the file is not part of the JSON.
-            let read = std::fs::read_to_string(path).map(|t| match t.strip_prefix('\u{feff}') {
-                Some(rest) => rest.to_string(),
-                None => t,
-            });
-            match read {
+            match std::fs::read_to_string(path).map(crate::input::without_bom) {
                 Ok(text) if text.trim_start().starts_with('[') => {
                     self.add_api_json(&path.display().to_string(), text)
                 }

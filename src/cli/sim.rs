@@ -140,12 +140,7 @@ fn git_show(spec: &str) -> Result<Option<(String, String)>, Fail> {
     let out = git(&["show", &object])?;
     let text =
         String::from_utf8(out).map_err(|_| Fail::Usage(format!("error: `{spec}` is not UTF-8")))?;
-    // As a policy read from a file: a byte order mark opening it is not part of it.
-    let text = match text.strip_prefix('\u{feff}') {
-        Some(rest) => rest.to_string(),
-        None => text,
-    };
-    Ok(Some((path.to_string(), text)))
+    Ok(Some((path.to_string(), edgeward::input::without_bom(text))))
 }
 
 /// Loads a policy source (a file or `git:REV:PATH`), compiled to a module on the fly, or a module.

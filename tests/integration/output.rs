@@ -8,42 +8,44 @@ use crate::check::shared_dir;
 
 const AUD: &str = "78f42a26e725d802b7ae5bdb3e8707e144ddc1121a0742da244c75e05a0bccac";
 
-/// Runs `edgeward ARGS` in the kit's folder with standard output a pipe whose reading end is
-/// already closed, so the first write fails with `EPIPE`; gives the exit status and stderr.
-fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+/// Runs `edgeward ARGS` in the kit's folder with standard output (`closed == Out`) or standard
+/// error a pipe whose reading end is already closed, so the first write there fails with `EPIPE`;
+/// gives the exit status and what reached the other stream.
+fn with_closed(closed: Stream, args: &[&str]) -> (Option<i32>, String) {
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeward"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edgeward"));
+    command
         .args(args)
         .current_dir(shared_dir().join("conformance"))
-        .stdin(Stdio::null())
-        .stdout(writer)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+        .stdin(Stdio::null());
+    match closed {
+        Stream::Out => command.stdout(writer).stderr(Stdio::piped()),
+        Stream::Err => command.stdout(Stdio::piped()).stderr(writer),
+    };
+    let out = command.output().unwrap();
+    let other = match closed {
+        Stream::Out => out.stderr,
+        Stream::Err => out.stdout,
+    };
     (
         out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        String::from_utf8_lossy(&other).into_owned(),
     )
 }
 
-/// The same with standard error closed (`2>&1 | head` once `head` is gone), giving the exit
-/// status and what reached standard output.
+#[derive(Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
+}
+
+fn with_closed_stdout(args: &[&str]) -> (Option<i32>, String) {
+    with_closed(Stream::Out, args)
+}
+
 fn with_closed_stderr(args: &[&str]) -> (Option<i32>, String) {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let out = Command::new(env!("CARGO_BIN_EXE_edgeward"))
-        .args(args)
-        .current_dir(shared_dir().join("conformance"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(writer)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    with_closed(Stream::Err, args)
 }
 
 #[test]
